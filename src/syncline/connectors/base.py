@@ -1,0 +1,203 @@
+"""What a connector sees of Syncline: the protocols and the values that cross them.
+
+Connectors import only this module (and pyarrow/pydantic). The engine hands destinations
+``ChangeBatch`` objects and reads back per-record ``BatchResult``s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import pyarrow as pa
+from pydantic import BaseModel
+
+from syncline.domain.enums import Operation, SyncMode
+
+__all__ = [
+    "BatchResult",
+    "Capabilities",
+    "ChangeBatch",
+    "CheckResult",
+    "Column",
+    "ConnectorError",
+    "Destination",
+    "DestinationAuthError",
+    "DestinationError",
+    "FieldSchema",
+    "ObjectSchema",
+    "Operation",
+    "RecordError",
+    "RunInfo",
+    "Source",
+    "SourceError",
+    "SyncMode",
+]
+
+
+class ConnectorError(Exception):
+    """A connector failure reported as is; ``retryable`` says whether trying again may help."""
+
+    reason_code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class SourceError(ConnectorError):
+    """The source is unreachable or the model's SQL fails."""
+
+    reason_code = "source_error"
+
+
+class DestinationError(ConnectorError):
+    """The destination failed a whole batch (not one record)."""
+
+    reason_code = "destination_error"
+
+
+class DestinationAuthError(DestinationError):
+    """The destination refused our credentials; retrying will not help."""
+
+    reason_code = "destination_auth"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A model column: its name and its Arrow type as a string (``int64``, ``string``, ...)."""
+
+    name: str
+    type: str
+    nullable: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "nullable": self.nullable}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of a connection test, with a message a user can act on."""
+
+    ok: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a destination can do; the engine and sync validation read it."""
+
+    modes: frozenset[SyncMode]
+    max_batch_rows: int = 10_000
+    rate_limit_per_second: float | None = None
+    supports_delete: bool = True
+    lists_fields: bool = False
+
+
+@dataclass(frozen=True)
+class FieldSchema:
+    name: str
+    type: str = "string"
+    required: bool = False
+    is_key: bool = False
+
+
+@dataclass(frozen=True)
+class ObjectSchema:
+    name: str
+    fields: list[FieldSchema] = field(default_factory=list)
+    supports_field_ordering: bool = False
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Who is writing: lets a destination name per-run artefacts (files, staging tables)."""
+
+    sync_id: str
+    run_id: str
+    sync_mode: SyncMode
+    key_field: str
+    fields: list[str]
+    work_dir: str | None = None
+
+
+@dataclass
+class ChangeBatch:
+    """Records for one operation, keyed by ``key_field``.
+
+    ``records`` has one column per destination field (the key field included). ``keys`` is the
+    primary key of each record as text, parallel to the rows. When ``skip_nulls`` is true a NULL
+    means "leave the destination field as it is" (the sync's ``sync_null_values`` is false).
+    For ``Operation.DELETE`` only the key column is meaningful.
+    """
+
+    operation: Operation
+    records: pa.Table
+    keys: list[str]
+    key_field: str
+    seq: int = 0
+    skip_nulls: bool = False
+
+    def __len__(self) -> int:
+        return int(self.records.num_rows)
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One record the destination rejected, by its index in the batch."""
+
+    index: int
+    message: str
+    error_class: str = "rejected"
+
+
+@dataclass
+class BatchResult:
+    """Per-record outcome: every index not in ``errors`` was applied and acknowledged."""
+
+    size: int
+    errors: list[RecordError] = field(default_factory=list)
+
+    @property
+    def failed_indexes(self) -> set[int]:
+        return {e.index for e in self.errors}
+
+    @property
+    def succeeded(self) -> int:
+        return self.size - len(self.failed_indexes)
+
+
+@runtime_checkable
+class Source(Protocol):
+    """A warehouse the models are read from."""
+
+    config_model: ClassVar[type[BaseModel]]
+
+    def check(self) -> CheckResult: ...
+
+    def columns(self, sql: str) -> list[Column]: ...
+
+    def read(self, sql: str, *, batch_rows: int) -> Iterator[pa.RecordBatch]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Destination(Protocol):
+    """Where a sync writes. ``write`` must be idempotent by key for upsert/update/delete."""
+
+    config_model: ClassVar[type[BaseModel]]
+    capabilities: ClassVar[Capabilities]
+
+    def check(self) -> CheckResult: ...
+
+    def objects(self) -> list[ObjectSchema]: ...
+
+    def begin(self, run: RunInfo) -> None: ...
+
+    def write(self, batch: ChangeBatch) -> BatchResult: ...
+
+    def finish(self, *, success: bool) -> None: ...
+
+    def close(self) -> None: ...

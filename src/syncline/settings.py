@@ -1,0 +1,45 @@
+"""Process settings: one pydantic-settings class, environment prefix ``SYNCLINE_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a Syncline process reads from its environment.
+
+    The defaults run fully embedded: a SQLite metadata store and file snapshots inside
+    ``data_dir``, so a newcomer needs no server at all.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SYNCLINE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".syncline"))
+    database_url: str | None = None
+    secret_key: str | None = None
+    workers: int = 4
+    heartbeat_timeout: float = 60.0
+    heartbeat_interval: float = 5.0
+    scheduler_interval: float = 5.0
+    batch_rows: int = 50_000
+
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL of the metadata store (SQLite in ``data_dir`` by default)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'syncline.db').resolve()}"
+
+    def ensure_data_dir(self) -> Path:
+        """Create the data directory if needed and return it."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

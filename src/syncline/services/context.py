@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from syncline.execution.queue import JobQueue, NullQueue
 from syncline.security.secrets import SecretBox, load_or_create_key
 from syncline.settings import Settings
 from syncline.store.db import make_engine, make_sessionmaker
@@ -20,6 +21,8 @@ class AppContext:
     engine: sa.Engine
     sessions: sessionmaker[Session]
     secrets: SecretBox
+    # Replaced by the executor at start-up (embedded pool or procrastinate).
+    queue: JobQueue = field(default_factory=NullQueue)
 
     @property
     def is_postgres(self) -> bool:

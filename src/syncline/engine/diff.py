@@ -1,0 +1,269 @@
+"""The diff: classify model rows against the snapshot, vectorised in DuckDB over Arrow.
+
+Rows become ``added``, ``changed``, ``unchanged`` or are rejected (``null_primary_key``,
+``duplicate_primary_key``, ``invalid_value``); snapshot keys absent from the model are
+``removed``. Nothing here talks to a store or a destination: it is pure computation over the
+tables it is handed, on a DuckDB connection that spills to disk past its memory limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from syncline.engine.mapping import CompiledMapping, quote_ident
+from syncline.engine.snapshot import SNAPSHOT_SCHEMA, Segment
+
+# A fixed tuple hashed by every run. Stored with each snapshot segment: if DuckDB's hash ever
+# changes (a new version), old hashes are recognised as incomparable and rows are resent once
+# rather than wrongly judged unchanged.
+HASH_PROBE_SQL = (
+    "SELECT hash('syncline-probe-v1', CAST(42 AS BIGINT), CAST(1.5 AS DOUBLE), TRUE, "
+    "DATE '2024-01-01', TIMESTAMPTZ '2024-01-01 00:00:00+00', CAST(NULL AS VARCHAR))"
+)
+
+SENDABLE = ("added", "changed")
+REJECT_REASONS = {
+    "null_primary_key": "the primary key is NULL",
+    "duplicate_primary_key": "the primary key appears more than once in the model",
+}
+
+
+@dataclass
+class DiffCounts:
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    model_rows: int = 0
+    snapshot_rows: int = 0
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "rejected": dict(self.rejected),
+            "model_rows": self.model_rows,
+            "snapshot_rows": self.snapshot_rows,
+        }
+
+
+def open_duckdb(*, temp_dir: str | None, memory_limit: str = "1GB", threads: int = 2) -> Any:
+    """A private in-memory DuckDB that spills to ``temp_dir`` instead of growing unbounded."""
+    con = duckdb.connect(":memory:")
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET preserve_insertion_order = false")
+    if temp_dir:
+        con.execute(f"SET temp_directory = '{temp_dir}'")
+    return con
+
+
+def hash_probe(con: Any) -> str:
+    return str(con.execute(HASH_PROBE_SQL).fetchall()[0][0])
+
+
+class Differ:
+    """One run's diff state on a DuckDB connection: ``model``, ``snap``, ``plan`` tables."""
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+        self.probe = hash_probe(con)
+        self.counts = DiffCounts()
+
+    # -- inputs --------------------------------------------------------------------------
+
+    def stage_model(self, batches: Iterable[pa.RecordBatch], *, columns: list[str]) -> int:
+        """Stream the model into the ``model`` table; Arrow batches never become Python rows."""
+        it = iter(batches)
+        first = next(it, None)
+        if first is None:
+            cols = ", ".join(f"{quote_ident(c)} VARCHAR" for c in columns)
+            self.con.execute(f"CREATE OR REPLACE TABLE model ({cols})")
+        else:
+            schema = first.schema
+
+            def chain() -> Iterator[pa.RecordBatch]:
+                yield first
+                for b in it:
+                    yield b if b.schema == schema else b.cast(schema)
+
+            reader = pa.RecordBatchReader.from_batches(schema, chain())
+            self.con.register("__model_stream", reader)
+            self.con.execute("CREATE OR REPLACE TABLE model AS SELECT * FROM __model_stream")
+            self.con.unregister("__model_stream")
+        n = int(self.con.execute("SELECT count(*) FROM model").fetchall()[0][0])
+        self.counts.model_rows = n
+        return n
+
+    def model_columns(self) -> list[str]:
+        return [r[0] for r in self.con.execute("DESCRIBE model").fetchall()]
+
+    def load_snapshot(self, segments: list[Segment]) -> int:
+        """Replay base + deltas into ``snap(pk, row_hash)``; incomparable hashes become NULL."""
+        if not segments:
+            self.con.execute("CREATE OR REPLACE TABLE snap (pk VARCHAR, row_hash UBIGINT)")
+            self.counts.snapshot_rows = 0
+            return 0
+        parts = []
+        for seg in segments:
+            meta = seg.table.schema.metadata or {}
+            comparable = meta.get(b"hash_probe", b"").decode() == self.probe
+            t = seg.table
+            if not comparable:
+                t = t.set_column(1, "row_hash", pa.nulls(t.num_rows, pa.uint64()))
+            parts.append(t.append_column("seq", pa.array([seg.seq] * t.num_rows, pa.int64())))
+        all_rows = pa.concat_tables(
+            [p.replace_schema_metadata(None) for p in parts], promote_options="none"
+        )
+        self.con.register("__segments", all_rows)
+        if len(segments) == 1:
+            self.con.execute(
+                "CREATE OR REPLACE TABLE snap AS SELECT pk, row_hash FROM __segments "
+                "WHERE NOT deleted"
+            )
+        else:
+            self.con.execute(
+                "CREATE OR REPLACE TABLE snap AS SELECT pk, row_hash FROM ("
+                " SELECT pk, arg_max(row_hash, seq) AS row_hash, arg_max(deleted, seq) AS d"
+                " FROM __segments GROUP BY pk) WHERE NOT d"
+            )
+        self.con.unregister("__segments")
+        n = int(self.con.execute("SELECT count(*) FROM snap").fetchall()[0][0])
+        self.counts.snapshot_rows = n
+        return n
+
+    # -- classification ------------------------------------------------------------------
+
+    def classify(
+        self,
+        mapping: CompiledMapping,
+        *,
+        primary_key: str,
+        full: bool = False,
+        hwm_column: str | None = None,
+        hwm_after: Any = None,
+    ) -> DiffCounts:
+        """Build ``plan(__row, __pk, __hash, __class, __error)`` and count each class.
+
+        With ``full`` every valid row is sent (``changed`` when the snapshot has it). With a
+        high-water mark only rows past ``hwm_after`` are candidates.
+        """
+        pk = quote_ident(primary_key)
+        where = ""
+        params: list[Any] = []
+        if hwm_column is not None and hwm_after is not None:
+            where = f"WHERE {quote_ident(hwm_column)} > ?"
+            params.append(hwm_after)
+        self.con.execute(
+            f"""CREATE OR REPLACE TABLE keyed AS
+            SELECT rowid AS __row, CAST({pk} AS VARCHAR) AS __pk,
+                   {mapping.hash_sql} AS __hash, {mapping.error_sql} AS __error
+            FROM model {where}""",
+            params,
+        )
+        changed_test = "TRUE" if full else "s.row_hash IS DISTINCT FROM k.__hash"
+        self.con.execute(
+            f"""CREATE OR REPLACE TABLE plan AS
+            WITH dup AS (
+                SELECT __pk FROM keyed WHERE __pk IS NOT NULL GROUP BY __pk HAVING count(*) > 1
+            )
+            SELECT k.__row, k.__pk, k.__hash,
+              CASE WHEN k.__pk IS NULL THEN 'null_primary_key'
+                   WHEN dup.__pk IS NOT NULL THEN 'duplicate_primary_key'
+                   WHEN k.__error IS NOT NULL THEN 'invalid_value'
+                   WHEN s.pk IS NULL THEN 'added'
+                   WHEN {changed_test} THEN 'changed'
+                   ELSE 'unchanged' END AS __class,
+              k.__error
+            FROM keyed k
+            LEFT JOIN snap s ON s.pk = k.__pk
+            LEFT JOIN dup ON dup.__pk = k.__pk"""
+        )
+        # Keys present in the model in any form (even rejected) are not removed: a duplicated
+        # key must never be deleted from the destination.
+        self.con.execute(
+            """CREATE OR REPLACE TABLE removed AS
+            SELECT s.pk FROM snap s ANTI JOIN keyed k ON k.__pk = s.pk"""
+        )
+        counts = dict(self.con.execute("SELECT __class, count(*) FROM plan GROUP BY 1").fetchall())
+        c = self.counts
+        c.added = int(counts.pop("added", 0))
+        c.changed = int(counts.pop("changed", 0))
+        c.unchanged = int(counts.pop("unchanged", 0))
+        c.rejected = {k: int(v) for k, v in counts.items()}
+        c.removed = int(self.con.execute("SELECT count(*) FROM removed").fetchall()[0][0])
+        return c
+
+    # -- outputs -------------------------------------------------------------------------
+
+    def send_batches(
+        self, mapping: CompiledMapping, classes: tuple[str, ...], batch_rows: int
+    ) -> Iterator[tuple[pa.Table, list[str], pa.Array]]:
+        """Mapped records to send, as (records, keys, hashes) per batch of ``batch_rows``."""
+        select = ", ".join(
+            f"{f.value_sql} AS {quote_ident(f.destination_field)}" for f in mapping.fields
+        )
+        in_list = ", ".join(f"'{c}'" for c in classes)
+        reader = self.con.sql(
+            f"""SELECT p.__pk AS __pk, p.__hash AS __hash, {select}
+            FROM plan p JOIN model m ON m.rowid = p.__row
+            WHERE p.__class IN ({in_list})"""
+        ).to_arrow_reader(batch_rows)
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            table = pa.Table.from_batches([batch])
+            keys = table.column("__pk").to_pylist()
+            hashes = table.column("__hash").combine_chunks()
+            yield table.drop_columns(["__pk", "__hash"]), keys, hashes
+
+    def removed_batches(self, batch_rows: int) -> Iterator[list[str]]:
+        reader = self.con.sql("SELECT pk FROM removed").to_arrow_reader(batch_rows)
+        for batch in reader:
+            if batch.num_rows:
+                yield batch.column(0).to_pylist()
+
+    def rejected_rows(
+        self, mapping: CompiledMapping, batch_rows: int = 5000
+    ) -> Iterator[list[tuple[str | None, str, str, dict[str, Any]]]]:
+        """Rejected model rows as (pk, error_class, message, payload) lists."""
+        select = ", ".join(
+            f"{quote_ident(f.source_column)} AS {quote_ident(f.destination_field)}"
+            if f.source_column
+            else f"{f.value_sql} AS {quote_ident(f.destination_field)}"
+            for f in mapping.fields
+        )
+        reader = self.con.sql(
+            f"""SELECT p.__pk AS __pk, p.__class AS __class, p.__error AS __error, {select}
+            FROM plan p JOIN model m ON m.rowid = p.__row
+            WHERE p.__class NOT IN ('added', 'changed', 'unchanged')"""
+        ).to_arrow_reader(batch_rows)
+        for batch in reader:
+            out = []
+            for row in batch.to_pylist():
+                pk = row.pop("__pk")
+                cls = row.pop("__class")
+                err = row.pop("__error")
+                out.append((pk, cls, err or REJECT_REASONS.get(cls, cls), row))
+            yield out
+
+    def merged_snapshot(self, segments: list[Segment]) -> pa.Table:
+        """The snapshot folded into one base table (for compaction)."""
+        self.load_snapshot(segments)
+        t = self.con.sql("SELECT pk, row_hash, FALSE AS deleted FROM snap").to_arrow_table()
+        return t.cast(SNAPSHOT_SCHEMA).replace_schema_metadata({"hash_probe": self.probe})
+
+    def close(self) -> None:
+        self.con.close()

@@ -1,0 +1,147 @@
+"""Load: write batches to the destination with retries, then commit what it acknowledged.
+
+The order per batch is fixed: write -> snapshot delta for acknowledged records -> run records
+for rejected ones. A crash between write and commit means those records are sent again next
+time (destinations are idempotent by key); it never means a record is forgotten.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from syncline.connectors.base import ChangeBatch, Destination, DestinationError, Operation
+from syncline.engine.records import RecordWriter
+from syncline.engine.snapshot import SnapshotStore, delta_table
+
+log = logging.getLogger(__name__)
+
+
+class RunCancelled(Exception):
+    """A user asked the run to stop; it stops at a batch boundary."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, DestinationError) and exc.retryable
+
+
+@dataclass
+class LoadStats:
+    sent: dict[str, int] = field(default_factory=dict)
+    acknowledged: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    failed_by_class: dict[str, int] = field(default_factory=dict)
+    batches: int = 0
+
+    @property
+    def acked_total(self) -> int:
+        return sum(self.acknowledged.values())
+
+    @property
+    def failed_total(self) -> int:
+        return sum(self.failed.values())
+
+
+class BatchLoader:
+    """Sends ChangeBatches for one run and keeps the snapshot in step with acknowledgements."""
+
+    def __init__(
+        self,
+        *,
+        destination: Destination,
+        snapshots: SnapshotStore,
+        records: RecordWriter,
+        sync_id: str,
+        run_id: str,
+        key_field: str,
+        skip_nulls: bool,
+        hash_probe: str,
+        max_attempts: int = 5,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 20.0,
+        between_batches: Callable[[], None] | None = None,
+    ) -> None:
+        self.destination = destination
+        self.snapshots = snapshots
+        self.records = records
+        self.sync_id = sync_id
+        self.run_id = run_id
+        self.key_field = key_field
+        self.skip_nulls = skip_nulls
+        self.hash_probe = hash_probe
+        self.max_attempts = max_attempts
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.between_batches = between_batches or (lambda: None)
+        self.stats = LoadStats()
+        self.failed_keys: list[str] = []
+
+    def _write(self, batch: ChangeBatch) -> list[tuple[int, str, str]]:
+        for attempt in Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max),
+            retry=retry_if_exception(_retryable),
+            reraise=True,
+        ):
+            with attempt:
+                result = self.destination.write(batch)
+        errors = [(e.index, e.error_class, e.message) for e in result.errors]
+        return errors
+
+    def send(
+        self,
+        operation: Operation,
+        records: pa.Table,
+        keys: list[str],
+        hashes: pa.Array | None,
+    ) -> None:
+        """Write one batch, commit acknowledged keys, record rejected ones."""
+        self.between_batches()
+        self.stats.batches += 1
+        batch = ChangeBatch(
+            operation=operation,
+            records=records,
+            keys=keys,
+            key_field=self.key_field,
+            seq=self.stats.batches,
+            skip_nulls=self.skip_nulls,
+        )
+        errors = self._write(batch)
+        failed = {i for i, _, _ in errors}
+        op = operation.value
+        n = len(keys)
+        self.stats.sent[op] = self.stats.sent.get(op, 0) + n
+        self.stats.acknowledged[op] = self.stats.acknowledged.get(op, 0) + n - len(failed)
+        if failed:
+            self.stats.failed[op] = self.stats.failed.get(op, 0) + len(failed)
+        ok_mask = pa.array([i not in failed for i in range(n)], pa.bool_())
+        ok_keys = [k for i, k in enumerate(keys) if i not in failed]
+        if operation == Operation.DELETE:
+            delta = delta_table([], [], ok_keys)
+        else:
+            assert hashes is not None
+            delta = delta_table(ok_keys, hashes.filter(ok_mask), [])
+        delta = delta.replace_schema_metadata({"hash_probe": self.hash_probe})
+        self.snapshots.commit_delta(self.sync_id, delta, run_id=self.run_id)
+        if errors:
+            rows = records.to_pylist() if operation != Operation.DELETE else None
+            out = []
+            for index, error_class, message in errors:
+                if not 0 <= index < n:
+                    continue
+                self.failed_keys.append(keys[index])
+                self.stats.failed_by_class[error_class] = (
+                    self.stats.failed_by_class.get(error_class, 0) + 1
+                )
+                payload = rows[index] if rows is not None else {self.key_field: keys[index]}
+                out.append((keys[index], op, error_class, message, payload))
+            self.records.write(out)

@@ -1,0 +1,280 @@
+"""Run state transitions made by executors: claim, heartbeat, finish, reap.
+
+Every transition is a single conditional UPDATE, so two executors can never both own a run:
+whoever's UPDATE matched the expected prior state wins.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from syncline.domain.enums import ReasonCode, ResultClass, RunStatus, SyncStatus
+from syncline.store.tables import Sync, SyncRun, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended, as the engine reports it."""
+
+    status: RunStatus
+    result_class: ResultClass
+    reason_code: str
+    error_message: str = ""
+    rows_synced: int = 0
+    rows_failed: int = 0
+    summary: dict[str, Any] | None = None
+
+
+def claim_next_run(sessions: sessionmaker[Session], *, executor_id: str) -> str | None:
+    """Take the oldest pending run, marking it running for ``executor_id``; None if none."""
+    with sessions.begin() as s:
+        q = (
+            sa.select(SyncRun.id)
+            .where(SyncRun.status == RunStatus.PENDING.value)
+            .order_by(SyncRun.created_at)
+            .limit(1)
+        )
+        if s.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        run_id = s.scalar(q)
+        if run_id is None:
+            return None
+        return run_id if _claim(s, run_id, executor_id) else None
+
+
+def claim_run(sessions: sessionmaker[Session], run_id: str, *, executor_id: str) -> bool:
+    """Claim one specific pending run (a queue delivered it); False if someone else has it."""
+    with sessions.begin() as s:
+        return _claim(s, run_id, executor_id)
+
+
+def _claim(s: Session, run_id: str, executor_id: str) -> bool:
+    now = utcnow()
+    res = s.execute(
+        sa.update(SyncRun)
+        .where(SyncRun.id == run_id, SyncRun.status == RunStatus.PENDING.value)
+        .values(
+            status=RunStatus.RUNNING.value,
+            executor_id=executor_id,
+            started_at=now,
+            last_heartbeat_at=now,
+            updated_at=now,
+        )
+    )
+    return bool(res.rowcount)  # type: ignore[attr-defined]
+
+
+def heartbeat(sessions: sessionmaker[Session], run_id: str, *, executor_id: str) -> bool:
+    """Prove the run is alive; False when the run is no longer ours (reaped or finished)."""
+    with sessions.begin() as s:
+        res = s.execute(
+            sa.update(SyncRun)
+            .where(
+                SyncRun.id == run_id,
+                SyncRun.status == RunStatus.RUNNING.value,
+                SyncRun.executor_id == executor_id,
+            )
+            .values(last_heartbeat_at=utcnow())
+        )
+        return bool(res.rowcount)  # type: ignore[attr-defined]
+
+
+def cancel_requested(sessions: sessionmaker[Session], run_id: str) -> bool:
+    with sessions() as s:
+        return (
+            s.scalar(sa.select(SyncRun.cancel_requested_at).where(SyncRun.id == run_id)) is not None
+        )
+
+
+def report_progress(
+    sessions: sessionmaker[Session],
+    run_id: str,
+    *,
+    rows_synced: int,
+    rows_failed: int,
+    summary: dict[str, Any],
+) -> None:
+    with sessions.begin() as s:
+        s.execute(
+            sa.update(SyncRun)
+            .where(SyncRun.id == run_id)
+            .values(
+                rows_synced=rows_synced,
+                rows_failed=rows_failed,
+                summary=summary,
+                updated_at=utcnow(),
+            )
+        )
+
+
+def finish_run(
+    sessions: sessionmaker[Session], run_id: str, outcome: RunOutcome, *, executor_id: str | None
+) -> bool:
+    """Record the end of a run and follow it on the sync; False if the run was not ours."""
+    now = utcnow()
+    with sessions.begin() as s:
+        cond = [SyncRun.id == run_id, SyncRun.status == RunStatus.RUNNING.value]
+        if executor_id is not None:
+            cond.append(SyncRun.executor_id == executor_id)
+        res = s.execute(
+            sa.update(SyncRun)
+            .where(*cond)
+            .values(
+                status=outcome.status.value,
+                result_class=outcome.result_class.value,
+                result_reason_code=outcome.reason_code,
+                error_message=outcome.error_message,
+                rows_synced=outcome.rows_synced,
+                rows_failed=outcome.rows_failed,
+                summary=outcome.summary or {},
+                completed_at=now,
+                updated_at=now,
+            )
+        )
+        if not res.rowcount:  # type: ignore[attr-defined]
+            return False
+        run = s.get(SyncRun, run_id)
+        assert run is not None
+        _follow_on_sync(s, run, outcome, now)
+    return True
+
+
+def _follow_on_sync(s: Session, run: SyncRun, outcome: RunOutcome, now: datetime) -> None:
+    sync = s.get(Sync, run.sync_id, with_for_update=s.get_bind().dialect.name == "postgresql")
+    if sync is None:
+        return
+    sync.last_run_id = run.id
+    if outcome.status == RunStatus.COMPLETED:
+        sync.last_synced_at = now
+        sync.last_success_at = now
+        if sync.status == SyncStatus.ERROR.value:
+            sync.status = SyncStatus.ACTIVE.value
+        sync.status_error = ""
+    elif outcome.status == RunStatus.FAILED:
+        if sync.status in (SyncStatus.ACTIVE.value, SyncStatus.ERROR.value):
+            sync.status = SyncStatus.ERROR.value
+        sync.status_error = outcome.error_message
+
+
+def reap_stale_runs(
+    sessions: sessionmaker[Session], *, timeout_seconds: float, now: datetime | None = None
+) -> list[str]:
+    """Fail running runs whose heartbeats stopped; returns their ids.
+
+    The caller decides whether to resume them (a new linked attempt).
+    """
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=timeout_seconds)
+    reaped: list[str] = []
+    with sessions.begin() as s:
+        stale = s.scalars(
+            sa.select(SyncRun.id).where(
+                SyncRun.status == RunStatus.RUNNING.value,
+                sa.or_(SyncRun.last_heartbeat_at.is_(None), SyncRun.last_heartbeat_at < cutoff),
+            )
+        ).all()
+    for run_id in stale:
+        outcome = RunOutcome(
+            status=RunStatus.FAILED,
+            result_class=ResultClass.FAILURE,
+            reason_code=ReasonCode.HEARTBEAT_TIMEOUT.value,
+            error_message=(
+                f"the worker running this run stopped sending heartbeats for more than "
+                f"{timeout_seconds:g}s (killed or hung)"
+            ),
+        )
+        with sessions.begin() as s:
+            res = s.execute(
+                sa.update(SyncRun)
+                .where(
+                    SyncRun.id == run_id,
+                    SyncRun.status == RunStatus.RUNNING.value,
+                    sa.or_(SyncRun.last_heartbeat_at.is_(None), SyncRun.last_heartbeat_at < cutoff),
+                )
+                .values(
+                    status=outcome.status.value,
+                    result_class=outcome.result_class.value,
+                    result_reason_code=outcome.reason_code,
+                    error_message=outcome.error_message,
+                    completed_at=now,
+                    updated_at=now,
+                )
+            )
+            if res.rowcount:  # type: ignore[attr-defined]
+                run = s.get(SyncRun, run_id)
+                assert run is not None
+                _follow_on_sync(s, run, outcome, now)
+                reaped.append(run_id)
+                log.warning("run %s reaped: heartbeat timeout", run_id)
+    return reaped
+
+
+def save_sync_state(sessions: sessionmaker[Session], sync_id: str, patch: dict[str, Any]) -> None:
+    """Merge ``patch`` into the sync's engine state (e.g. the committed high-water mark)."""
+    with sessions.begin() as s:
+        sync = s.get(Sync, sync_id)
+        if sync is not None:
+            sync.state = {**(sync.state or {}), **patch}
+
+
+def create_attempt(
+    session: Session,
+    previous: SyncRun,
+    *,
+    triggered_by: str | None,
+    run_mode: str | None = None,
+) -> SyncRun:
+    """A new pending attempt linked both ways to ``previous`` (retry and auto-resume).
+
+    Raises:
+        sqlalchemy.exc.IntegrityError: the sync already has a pending or running run.
+    """
+    run = SyncRun(
+        sync_id=previous.sync_id,
+        workspace_id=previous.workspace_id,
+        status=RunStatus.PENDING.value,
+        triggered_by=triggered_by,
+        run_mode=run_mode or previous.run_mode,
+        execution_mode=previous.execution_mode,
+        attempt_number=previous.attempt_number + 1,
+        attempt_root_run_id=previous.attempt_root_run_id or previous.id,
+        previous_attempt_run_id=previous.id,
+    )
+    session.add(run)
+    session.flush()
+    previous.next_attempt_run_id = run.id
+    return run
+
+
+def resume_after_timeout(ctx: Any, run_id: str) -> str | None:
+    """Resume a reaped run as a new attempt if the sync allows; returns the new run's id.
+
+    The new attempt diffs against the snapshot, which holds exactly what was acknowledged,
+    so it continues from the last committed batch without resending committed records.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with ctx.sessions.begin() as s:
+            old = s.get(SyncRun, run_id)
+            if old is None:
+                return None
+            sync = s.get(Sync, old.sync_id)
+            if sync is None or old.next_attempt_run_id:
+                return None
+            resumed_so_far = old.attempt_number - 1
+            if resumed_so_far >= sync.max_auto_resume_attempts:
+                return None
+            new = create_attempt(s, old, triggered_by="auto_resume")
+            ctx.queue.enqueue(s, new)
+            return new.id
+    except IntegrityError:
+        return None  # another run of the sync is already pending

@@ -1,3 +1,175 @@
-import typer
+"""The ``syncline`` command: server, workers and administration of the metadata store."""
 
-app = typer.Typer()
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from syncline.settings import Settings, get_settings
+
+app = typer.Typer(help="Syncline: reverse ETL you run yourself.", no_args_is_help=True)
+db_app = typer.Typer(help="The metadata store.", no_args_is_help=True)
+workspace_app = typer.Typer(help="Workspaces (tenants).", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(workspace_app, name="workspace")
+app.add_typer(token_app, name="token")
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only, for scripts.")]
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@contextmanager
+def _context(settings: Settings | None = None) -> Iterator[object]:
+    from syncline.services.context import build_context
+    from syncline.store.db import upgrade
+
+    settings = settings or get_settings()
+    settings.ensure_data_dir()
+    upgrade(settings.resolved_database_url())
+    ctx = build_context(settings)
+    try:
+        yield ctx
+    finally:
+        ctx.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the metadata store's migrations (idempotent)."""
+    from syncline.store.db import upgrade
+
+    settings = get_settings()
+    settings.ensure_data_dir()
+    upgrade(settings.resolved_database_url(), revision)
+    console.print(f"metadata store at {_redact(settings.resolved_database_url())} is up to date")
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@workspace_app.command("create")
+def workspace_create(name: str, as_json: JsonOpt = False) -> None:
+    """Create a workspace and its first API token (shown once, stored hashed)."""
+    from syncline.services.workspaces import create_workspace
+
+    with _context() as ctx:
+        with ctx.sessions.begin() as s:  # type: ignore[attr-defined]
+            ws, token = create_workspace(s, name=name)
+            out = {"id": ws.id, "name": ws.name, "token": token}
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    console.print(f"workspace [bold]{out['name']}[/bold] id [cyan]{out['id']}[/cyan]")
+    console.print(f"API token (shown once, keep it safe): [green]{out['token']}[/green]")
+
+
+@workspace_app.command("list")
+def workspace_list(as_json: JsonOpt = False) -> None:
+    """List workspaces."""
+    from syncline.services.workspaces import list_workspaces
+
+    with _context() as ctx, ctx.sessions() as s:  # type: ignore[attr-defined]
+        rows = [
+            {"id": w.id, "name": w.name, "created_at": w.created_at.isoformat()}
+            for w in list_workspaces(s)
+        ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table("id", "name", "created_at")
+    for r in rows:
+        table.add_row(r["id"], r["name"], r["created_at"])
+    console.print(table)
+
+
+@token_app.command("create")
+def token_create(
+    workspace: Annotated[str, typer.Option("--workspace", help="Workspace id.")],
+    name: Annotated[str, typer.Option(help="A label for the token.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create another API token for a workspace (shown once)."""
+    from syncline.services.workspaces import create_token
+
+    with _context() as ctx:
+        try:
+            with ctx.sessions.begin() as s:  # type: ignore[attr-defined]
+                tok, plain = create_token(s, workspace_id=workspace, name=name)
+                out = {"id": tok.id, "workspace_id": tok.workspace_id, "token": plain}
+        except LookupError as exc:
+            err_console.print(f"error: {exc}")
+            raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(out))
+    else:
+        console.print(f"API token (shown once): [green]{out['token']}[/green] (id {out['id']})")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    """Revoke an API token by its id; requests using it get 401 from then on."""
+    from syncline.services.workspaces import revoke_token
+
+    with _context() as ctx:
+        try:
+            with ctx.sessions.begin() as s:  # type: ignore[attr-defined]
+                revoke_token(s, token_id=token_id)
+        except LookupError as exc:
+            err_console.print(f"error: {exc}")
+            raise typer.Exit(2) from None
+    console.print(f"token {token_id} revoked")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        bool, typer.Option("--workers/--no-workers", help="Run syncs in this process.")
+    ] = True,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Run the API (and, by default, the scheduler and a worker pool) in one process."""
+    import uvicorn
+
+    from syncline.api.app import create_app
+    from syncline.execution.hooks import executor_hooks
+
+    _setup_logging(log_level)
+    settings = get_settings()
+    from syncline.services.context import build_context
+    from syncline.store.db import upgrade
+
+    settings.ensure_data_dir()
+    upgrade(settings.resolved_database_url())
+    ctx = build_context(settings)
+    hooks = executor_hooks(ctx) if workers else []
+    api = create_app(ctx, lifespan_hooks=hooks)
+    console.print(f"Syncline API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    uvicorn.run(
+        api, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=30
+    )
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()

@@ -238,3 +238,28 @@ def test_empty_model_uses_declared_columns() -> None:
     d = _differ()
     assert d.stage_model(iter([]), columns=["id", "email"]) == 0
     assert d.model_columns() == ["id", "email"]
+
+
+def test_high_water_mark_limits_candidates_and_still_rejects_duplicates() -> None:
+    m = _mapping(["email"])
+    d = _differ()
+    _stage(d, pa.table({"id": [1, 2, 3, 3], "email": ["a", "b", "c", "d"], "ts": [1, 5, 6, 7]}))
+    d.load_snapshot([])
+    c = d.classify(m, primary_key="id", hwm_column="ts", hwm_after=4)
+    assert c.added == 1 and c.rejected == {"duplicate_primary_key": 2} and c.removed == 0
+
+
+def test_duplicates_among_matched_unchanged_rows_are_found() -> None:
+    m = _mapping(["email"])
+    d = _differ()
+    _stage(d, pa.table({"id": [1, 2, 3], "email": ["a", "b", "c"]}))
+    d.load_snapshot([])
+    d.classify(m, primary_key="id")
+    snap = _snapshot_from(d, m)
+    d2 = _differ()
+    # key 2 now twice, both identical to the snapshot: both rows would be "unchanged".
+    _stage(d2, pa.table({"id": [1, 2, 2, 3], "email": ["a", "b", "b", "c"]}))
+    d2.load_snapshot(snap)
+    c = d2.classify(m, primary_key="id")
+    assert c.rejected == {"duplicate_primary_key": 2}
+    assert (c.unchanged, c.removed) == (2, 0)

@@ -155,56 +155,95 @@ class Differ:
         hwm_column: str | None = None,
         hwm_after: Any = None,
     ) -> DiffCounts:
-        """Build ``plan(__row, __pk, __hash, __class, __error)`` and count each class.
+        """Build ``plan(__row, __pk, __hash, __error, __class)`` and count each class.
 
-        With ``full`` every valid row is sent (``changed`` when the snapshot has it). With a
+        Only rows that need action are materialised (unchanged rows are counted, not kept):
+        one FULL OUTER JOIN of the hashed model with the snapshot does the work. Duplicate
+        keys are found among the few unmatched rows directly; among matched rows a count
+        identity (snapshot keys are unique) tells whether any exist, and only then does an
+        exact pass over the model run. With ``full`` every valid row is sent; with a
         high-water mark only rows past ``hwm_after`` are candidates.
         """
         pk = quote_ident(primary_key)
-        where = ""
-        params: list[Any] = []
+        where, params = "", []
         if hwm_column is not None and hwm_after is not None:
             where = f"WHERE {quote_ident(hwm_column)} > ?"
             params.append(hwm_after)
-        self.con.execute(
-            f"""CREATE OR REPLACE TABLE keyed AS
-            SELECT rowid AS __row, CAST({pk} AS VARCHAR) AS __pk,
-                   {mapping.hash_sql} AS __hash, {mapping.error_sql} AS __error
-            FROM model {where}""",
-            params,
+        keyed = (
+            f"(SELECT rowid AS __row, CAST({pk} AS VARCHAR) AS __pk, "
+            f"{mapping.hash_sql} AS __hash, {mapping.error_sql} AS __error FROM model {where})"
         )
         changed_test = "TRUE" if full else "s.row_hash IS DISTINCT FROM k.__hash"
+        # With a high-water mark the candidates are a slice of the model: no removals.
+        join = "LEFT JOIN" if where else "FULL OUTER JOIN"
         self.con.execute(
-            f"""CREATE OR REPLACE TABLE plan AS
-            WITH dup AS (
-                SELECT __pk FROM keyed WHERE __pk IS NOT NULL GROUP BY __pk HAVING count(*) > 1
+            f"""CREATE OR REPLACE TABLE plan AS SELECT * FROM (
+              SELECT k.__row, coalesce(k.__pk, s.pk) AS __pk, k.__hash, k.__error,
+                CASE WHEN k.__row IS NULL THEN 'removed'
+                     WHEN k.__pk IS NULL THEN 'null_primary_key'
+                     WHEN s.pk IS NULL THEN 'added'
+                     WHEN {changed_test} THEN 'changed'
+                     ELSE 'unchanged' END AS __class
+              FROM {keyed} k {join} snap s ON s.pk = k.__pk
+            ) WHERE __class <> 'unchanged'""",
+            params,
+        )
+        first = dict(self._class_counts())
+        candidates = (
+            self.counts.model_rows
+            if not where
+            else int(
+                self.con.execute(f"SELECT count(*) FROM model {where}", params).fetchall()[0][0]
             )
-            SELECT k.__row, k.__pk, k.__hash,
-              CASE WHEN k.__pk IS NULL THEN 'null_primary_key'
-                   WHEN dup.__pk IS NOT NULL THEN 'duplicate_primary_key'
-                   WHEN k.__error IS NOT NULL THEN 'invalid_value'
-                   WHEN s.pk IS NULL THEN 'added'
-                   WHEN {changed_test} THEN 'changed'
-                   ELSE 'unchanged' END AS __class,
-              k.__error
-            FROM keyed k
-            LEFT JOIN snap s ON s.pk = k.__pk
-            LEFT JOIN dup ON dup.__pk = k.__pk"""
         )
-        # Keys present in the model in any form (even rejected) are not removed: a duplicated
-        # key must never be deleted from the destination.
+        matched = candidates - first.get("null_primary_key", 0) - first.get("added", 0)
+        distinct_matched = self.counts.snapshot_rows - first.get("removed", 0)
+        if where or matched > distinct_matched:
+            self._exact_duplicates(keyed, params)
+        else:
+            # Unmatched keys can only collide with each other: a small GROUP BY on the plan.
+            self.con.execute(
+                """UPDATE plan SET __class = 'duplicate_primary_key'
+                WHERE __class = 'added' AND __pk IN (
+                    SELECT __pk FROM plan WHERE __class = 'added'
+                    GROUP BY __pk HAVING count(*) > 1)"""
+            )
         self.con.execute(
-            """CREATE OR REPLACE TABLE removed AS
-            SELECT s.pk FROM snap s ANTI JOIN keyed k ON k.__pk = s.pk"""
+            """UPDATE plan SET __class = 'invalid_value'
+            WHERE __class IN ('added', 'changed') AND __error IS NOT NULL"""
         )
-        counts = dict(self.con.execute("SELECT __class, count(*) FROM plan GROUP BY 1").fetchall())
+        counts = dict(self._class_counts())
         c = self.counts
-        c.added = int(counts.pop("added", 0))
-        c.changed = int(counts.pop("changed", 0))
-        c.unchanged = int(counts.pop("unchanged", 0))
-        c.rejected = {k: int(v) for k, v in counts.items()}
-        c.removed = int(self.con.execute("SELECT count(*) FROM removed").fetchall()[0][0])
+        c.added = counts.pop("added", 0)
+        c.changed = counts.pop("changed", 0)
+        c.removed = counts.pop("removed", 0)
+        c.rejected = counts
+        c.unchanged = candidates - c.added - c.changed - c.rejected_total
         return c
+
+    def _class_counts(self) -> list[tuple[str, int]]:
+        return [
+            (str(k), int(v))
+            for k, v in self.con.execute("SELECT __class, count(*) FROM plan GROUP BY 1").fetchall()
+        ]
+
+    def _exact_duplicates(self, keyed: str, params: list[Any]) -> None:
+        """Move every row of every duplicated key into the plan as rejected."""
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE dupkeys AS SELECT __pk FROM {keyed} k
+            WHERE __pk IS NOT NULL GROUP BY __pk HAVING count(*) > 1""",
+            params,
+        )
+        if not self.con.execute("SELECT count(*) FROM dupkeys").fetchall()[0][0]:
+            return
+        self.con.execute(
+            "DELETE FROM plan WHERE __class <> 'removed' AND __pk IN (SELECT __pk FROM dupkeys)"
+        )
+        self.con.execute(
+            f"""INSERT INTO plan SELECT k.__row, k.__pk, k.__hash, k.__error,
+                'duplicate_primary_key' FROM {keyed} k SEMI JOIN dupkeys d ON d.__pk = k.__pk""",
+            params,
+        )
 
     # -- outputs -------------------------------------------------------------------------
 
@@ -230,7 +269,9 @@ class Differ:
             yield table.drop_columns(["__pk", "__hash"]), keys, hashes
 
     def removed_batches(self, batch_rows: int) -> Iterator[list[str]]:
-        reader = self.con.sql("SELECT pk FROM removed").to_arrow_reader(batch_rows)
+        reader = self.con.sql("SELECT __pk FROM plan WHERE __class = 'removed'").to_arrow_reader(
+            batch_rows
+        )
         for batch in reader:
             if batch.num_rows:
                 yield batch.column(0).to_pylist()
@@ -248,7 +289,7 @@ class Differ:
         reader = self.con.sql(
             f"""SELECT p.__pk AS __pk, p.__class AS __class, p.__error AS __error, {select}
             FROM plan p JOIN model m ON m.rowid = p.__row
-            WHERE p.__class NOT IN ('added', 'changed', 'unchanged')"""
+            WHERE p.__class NOT IN ('added', 'changed', 'removed')"""
         ).to_arrow_reader(batch_rows)
         for batch in reader:
             out = []

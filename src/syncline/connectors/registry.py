@@ -6,6 +6,7 @@ core changes.
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from syncline.connectors.base import Destination, Source
+
+log = logging.getLogger(__name__)
 
 SOURCE_GROUP = "syncline.sources"
 DESTINATION_GROUP = "syncline.destinations"
@@ -22,9 +25,24 @@ class UnknownConnectorError(KeyError):
     """No connector of that type is installed."""
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=64)
+def _load_one(group: str, name: str) -> type[Any]:
+    (ep,) = entry_points(group=group, name=name) or (None,)
+    if ep is None:
+        raise UnknownConnectorError(name)
+    loaded: type[Any] = ep.load()
+    return loaded
+
+
 def _load(group: str) -> dict[str, type[Any]]:
-    return {ep.name: ep.load() for ep in entry_points(group=group)}
+    """Every installed connector of a group; one that fails to import is left out (logged)."""
+    out: dict[str, type[Any]] = {}
+    for ep in entry_points(group=group):
+        try:
+            out[ep.name] = _load_one(group, ep.name)
+        except Exception:
+            log.exception("connector %s:%s cannot be loaded", group, ep.name)
+    return out
 
 
 def source_types() -> dict[str, type[Source]]:
@@ -38,17 +56,13 @@ def destination_types() -> dict[str, type[Destination]]:
 
 
 def source_class(type_name: str) -> type[Source]:
-    try:
-        return source_types()[type_name]
-    except KeyError:
-        raise UnknownConnectorError(type_name) from None
+    """The source class registered as ``type_name``."""
+    return _load_one(SOURCE_GROUP, type_name)
 
 
 def destination_class(type_name: str) -> type[Destination]:
-    try:
-        return destination_types()[type_name]
-    except KeyError:
-        raise UnknownConnectorError(type_name) from None
+    """The destination class registered as ``type_name``."""
+    return _load_one(DESTINATION_GROUP, type_name)
 
 
 def validate_config(cls: type[Any], config: dict[str, Any]) -> BaseModel:

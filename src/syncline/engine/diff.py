@@ -8,7 +8,7 @@ tables it is handed, on a DuckDB connection that spills to disk past its memory 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,12 +84,21 @@ class Differ:
 
     # -- inputs --------------------------------------------------------------------------
 
-    def stage_model(self, batches: Iterable[pa.RecordBatch], *, columns: list[str]) -> int:
-        """Stream the model into the ``model`` table; Arrow batches never become Python rows."""
+    def stage_model(
+        self,
+        batches: Iterable[pa.RecordBatch],
+        *,
+        columns: list[str] | Callable[[], list[str]],
+    ) -> int:
+        """Stream the model into the ``model`` table; Arrow batches never become Python rows.
+
+        ``columns`` names the columns of an empty model (a callable is asked only then).
+        """
         it = iter(batches)
         first = next(it, None)
         if first is None:
-            cols = ", ".join(f"{quote_ident(c)} VARCHAR" for c in columns)
+            names = columns() if callable(columns) else columns
+            cols = ", ".join(f"{quote_ident(c)} VARCHAR" for c in names)
             self.con.execute(f"CREATE OR REPLACE TABLE model ({cols})")
         else:
             schema = first.schema
@@ -302,7 +311,9 @@ class Differ:
 
     def merged_snapshot(self, segments: list[Segment]) -> pa.Table:
         """The snapshot folded into one base table (for compaction)."""
+        before = self.counts.snapshot_rows
         self.load_snapshot(segments)
+        self.counts.snapshot_rows = before
         t = self.con.sql("SELECT pk, row_hash, FALSE AS deleted FROM snap").to_arrow_table()
         return t.cast(SNAPSHOT_SCHEMA).replace_schema_metadata({"hash_probe": self.probe})
 

@@ -88,7 +88,9 @@ class BatchLoader:
     def _write(self, batch: ChangeBatch) -> list[tuple[int, str, str]]:
         for attempt in Retrying(
             stop=stop_after_attempt(self.max_attempts),
-            wait=wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max),
+            wait=wait_exponential_jitter(
+                multiplier=self.backoff_initial, max=self.backoff_max, jitter=self.backoff_initial
+            ),
             retry=retry_if_exception(_retryable),
             reraise=True,
         ):

@@ -249,10 +249,9 @@ class _Runner:
 
         self.summary["phase"] = "extracting"
         self._between_batches()
-        declared = [c["name"] for c in (spec.model.columns or [])]
         differ.stage_model(
             source.read(spec.model.sql, batch_rows=settings.batch_rows),
-            columns=declared or [spec.model.primary_key],
+            columns=lambda: [c.name for c in source.columns(spec.model.sql)],
         )
         columns = differ.model_columns()
         mappings = resolve_mappings(

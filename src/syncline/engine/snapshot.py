@@ -50,7 +50,9 @@ def _to_parquet(table: pa.Table) -> bytes:
 
 
 def _from_parquet(data: bytes) -> pa.Table:
-    return pq.read_table(io.BytesIO(data)).cast(SNAPSHOT_SCHEMA)
+    table = pq.read_table(io.BytesIO(data))
+    # Keep the schema metadata: it carries the hash probe the diff checks comparability with.
+    return table.cast(SNAPSHOT_SCHEMA.with_metadata(table.schema.metadata))
 
 
 def delta_table(
@@ -94,7 +96,8 @@ class SnapshotStore(ABC):
 
     def compact(self, sync_id: str, merged: pa.Table, *, run_id: str | None) -> None:
         """Replace base + deltas by one base holding ``merged`` (pk, row_hash, deleted=False)."""
-        seq = self.append(sync_id, "base", merged.cast(SNAPSHOT_SCHEMA), run_id=run_id)
+        schema = SNAPSHOT_SCHEMA.with_metadata(merged.schema.metadata)
+        seq = self.append(sync_id, "base", merged.cast(schema), run_id=run_id)
         self.prune(sync_id, seq)
 
 

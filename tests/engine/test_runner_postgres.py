@@ -66,7 +66,7 @@ def test_upsert_sends_only_changes_and_matches_model(
 ) -> None:
     h: Harness = request.getfixturevalue(store)
     sync_id = _setup(h, pg_database, "upsert")
-    out, run = h.run(sync_id)
+    _, run = h.run(sync_id)
     assert run.status == RunStatus.COMPLETED and run.rows_synced == 2500 and run.rows_failed == 0
     assert run.result_class == "success" and run.summary["added"] == 2500
     assert _dest_rows(pg_database) == _model_rows(h)
@@ -74,14 +74,14 @@ def test_upsert_sends_only_changes_and_matches_model(
     h.sql("UPDATE people SET email = 'changed' || id WHERE id <= 10")
     h.sql("INSERT INTO people VALUES (5000, 'new@x.io', '7')")
     h.sql("DELETE FROM people WHERE id = 2500")
-    out, run = h.run(sync_id)
+    _, run = h.run(sync_id)
     assert (run.summary["added"], run.summary["changed"], run.summary["removed"]) == (1, 10, 1)
     assert run.rows_synced == 11
     dest = _dest_rows(pg_database)
     assert dest.pop(2500) == ("p2500@x.io", 0)  # upsert never deletes
     assert dest == _model_rows(h)
 
-    out, run = h.run(sync_id)
+    _, run = h.run(sync_id)
     assert run.rows_synced == 0 and run.summary["unchanged"] == 2500
     with h.ctx.sessions() as s:
         sync = s.get(Sync, sync_id)

@@ -18,8 +18,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from syncline.domain.enums import RunStatus
 from syncline.engine.runner import execute_run
 from syncline.execution.lifecycle import (
+    RunOutcome,
     claim_next_run,
     finish_run,
     heartbeat,
@@ -108,7 +110,8 @@ class EmbeddedExecutor:
         beater.start()
         try:
             outcome = execute_run(self.ctx, run_id)
-            finish_run(self.ctx.sessions, run_id, outcome, executor_id=self.executor_id)
+            if finish_run(self.ctx.sessions, run_id, outcome, executor_id=self.executor_id):
+                self._after(run_id, outcome)
             log.info("run %s ended %s (%s)", run_id, outcome.status, outcome.reason_code)
         except Exception:
             log.exception("run %s could not be recorded", run_id)
@@ -116,6 +119,18 @@ class EmbeddedExecutor:
             stop_beat.set()
             beater.join()
             self._wake.set()  # a chained or queued run may now be claimable
+
+    def _after(self, run_id: str, outcome: RunOutcome) -> None:
+        """Chained syncs run after a successful upstream run."""
+        if outcome.status != RunStatus.COMPLETED:
+            return
+        from syncline.scheduler.tick import fire_dependents
+
+        with self.ctx.sessions() as s:
+            run = s.get(SyncRun, run_id)
+            sync_id = run.sync_id if run else None
+        if sync_id:
+            fire_dependents(self.ctx, sync_id=sync_id)
 
     def _reap(self) -> None:
         timeout = self.ctx.settings.heartbeat_timeout

@@ -24,5 +24,7 @@ def embedded_executor(ctx: AppContext) -> Iterator[None]:
 
 
 def executor_hooks(ctx: AppContext) -> list[Hook]:
-    """The hooks for an all-in-one process (embedded workers)."""
-    return [embedded_executor]
+    """The hooks for an all-in-one process: embedded workers and the scheduler."""
+    from syncline.scheduler.tick import scheduler_loop
+
+    return [embedded_executor, scheduler_loop]

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from syncline.domain.enums import ReasonCode, ResultClass, RunStatus, SyncStatus
+from syncline.domain.enums import ReasonCode, ResultClass, RunMode, RunStatus, SyncStatus
 from syncline.store.tables import Sync, SyncRun, utcnow
 
 log = logging.getLogger(__name__)
@@ -225,33 +225,15 @@ def save_sync_state(sessions: sessionmaker[Session], sync_id: str, patch: dict[s
             sync.state = {**(sync.state or {}), **patch}
 
 
-def create_attempt(
-    session: Session,
-    previous: SyncRun,
-    *,
-    triggered_by: str | None,
-    run_mode: str | None = None,
-) -> SyncRun:
-    """A new pending attempt linked both ways to ``previous`` (retry and auto-resume).
-
-    Raises:
-        sqlalchemy.exc.IntegrityError: the sync already has a pending or running run.
-    """
-    run = SyncRun(
-        sync_id=previous.sync_id,
-        workspace_id=previous.workspace_id,
-        status=RunStatus.PENDING.value,
-        triggered_by=triggered_by,
-        run_mode=run_mode or previous.run_mode,
-        execution_mode=previous.execution_mode,
-        attempt_number=previous.attempt_number + 1,
-        attempt_root_run_id=previous.attempt_root_run_id or previous.id,
-        previous_attempt_run_id=previous.id,
-    )
-    session.add(run)
-    session.flush()
-    previous.next_attempt_run_id = run.id
-    return run
+def _auto_resumes(s: Session, run: SyncRun) -> int:
+    """How many automatic resumes led to ``run`` (walking back its attempt chain)."""
+    n = 0
+    current: SyncRun | None = run
+    while current is not None and current.triggered_by == "auto_resume":
+        n += 1
+        prev_id = current.previous_attempt_run_id
+        current = s.get(SyncRun, prev_id) if prev_id else None
+    return n
 
 
 def resume_after_timeout(ctx: Any, run_id: str) -> str | None:
@@ -262,6 +244,8 @@ def resume_after_timeout(ctx: Any, run_id: str) -> str | None:
     """
     from sqlalchemy.exc import IntegrityError
 
+    from syncline.services.runs import start_run
+
     try:
         with ctx.sessions.begin() as s:
             old = s.get(SyncRun, run_id)
@@ -270,11 +254,18 @@ def resume_after_timeout(ctx: Any, run_id: str) -> str | None:
             sync = s.get(Sync, old.sync_id)
             if sync is None or old.next_attempt_run_id:
                 return None
-            resumed_so_far = old.attempt_number - 1
-            if resumed_so_far >= sync.max_auto_resume_attempts:
+            if _auto_resumes(s, old) >= sync.max_auto_resume_attempts:
                 return None
-            new = create_attempt(s, old, triggered_by="auto_resume")
-            ctx.queue.enqueue(s, new)
+            new = start_run(
+                s,
+                queue=ctx.queue,
+                sync=sync,
+                triggered_by="auto_resume",
+                trigger_ref="heartbeat_timeout",
+                run_mode=RunMode(old.run_mode),
+                previous=old,
+            )
+            old.next_attempt_run_id = new.id
             return new.id
     except IntegrityError:
         return None  # another run of the sync is already pending

@@ -1,0 +1,119 @@
+"""Executors: pending runs get done, dead workers are detected and their runs resumed."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import psycopg
+import sqlalchemy as sa
+
+from syncline.execution.embedded import EmbeddedExecutor
+from syncline.execution.lifecycle import (
+    claim_run,
+    heartbeat,
+    reap_stale_runs,
+    resume_after_timeout,
+)
+from syncline.store.tables import Sync, SyncRun, utcnow
+from tests.engine.conftest import Harness
+
+MAPPING = [
+    {"source_column": "id", "destination_field": "id"},
+    {"source_column": "v", "destination_field": "v"},
+]
+
+
+def _pg_sync(h: Harness, dsn: str, table: str, rows: int = 200) -> str:
+    h.sql(
+        f"CREATE OR REPLACE TABLE {table} AS SELECT i AS id, 'v' || i AS v FROM range({rows}) t(i)"
+    )
+    return h.make_sync(
+        model_sql=f"SELECT * FROM {table}",
+        primary_key="id",
+        destination_type="postgres",
+        destination_config={"dsn": dsn, "table": table},
+        mapping=MAPPING,
+    )
+
+
+def _pending(h: Harness, sync_id: str, **kw: object) -> str:
+    with h.ctx.sessions.begin() as s:
+        run = SyncRun(sync_id=sync_id, workspace_id=h.workspace_id, **kw)
+        s.add(run)
+        s.flush()
+        return run.id
+
+
+def _wait(h: Harness, run_ids: list[str], timeout: float = 60) -> list[SyncRun]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with h.ctx.sessions() as s:
+            runs = list(s.scalars(sa.select(SyncRun).where(SyncRun.id.in_(run_ids))))
+        if all(r.status in ("completed", "failed", "cancelled") for r in runs):
+            return runs
+        time.sleep(0.1)
+    raise AssertionError(f"runs not finished: {[(r.id, r.status) for r in runs]}")
+
+
+def test_embedded_executor_runs_pending_runs(harness: Harness, pg_database: str) -> None:
+    h = harness
+    syncs = [_pg_sync(h, pg_database, f"t{i}") for i in range(4)]
+    run_ids = [_pending(h, s) for s in syncs]
+    ex = EmbeddedExecutor(h.ctx, workers=2, poll_interval=0.1)
+    ex.start()
+    try:
+        runs = _wait(h, run_ids)
+    finally:
+        ex.stop()
+    assert {r.status for r in runs} == {"completed"}
+    assert all(r.executor_id == ex.executor_id and r.rows_synced == 200 for r in runs)
+    with psycopg.connect(pg_database) as conn:
+        for i in range(4):
+            assert conn.execute(f"SELECT count(*) FROM t{i}").fetchone() == (200,)
+
+
+def test_stale_run_is_reaped_and_resumed_as_linked_attempt(
+    harness: Harness, pg_database: str
+) -> None:
+    h = harness
+    sync_id = _pg_sync(h, pg_database, "people")
+    h.update_sync(sync_id, max_auto_resume_attempts=1)
+    run_id = _pending(h, sync_id)
+    assert claim_run(h.ctx.sessions, run_id, executor_id="dead-worker")
+    # The worker dies: no more heartbeats. A live one beats and is left alone.
+    assert reap_stale_runs(h.ctx.sessions, timeout_seconds=60) == []
+    later = utcnow() + timedelta(seconds=120)
+    assert reap_stale_runs(h.ctx.sessions, timeout_seconds=60, now=later) == [run_id]
+    assert not heartbeat(h.ctx.sessions, run_id, executor_id="dead-worker")
+    with h.ctx.sessions() as s:
+        old = s.get(SyncRun, run_id)
+        sync = s.get(Sync, sync_id)
+        assert old is not None and sync is not None
+        assert (old.status, old.result_class, old.result_reason_code) == (
+            "failed",
+            "failure",
+            "heartbeat_timeout",
+        )
+        assert sync.status == "error"
+    new_id = resume_after_timeout(h.ctx, run_id)
+    assert new_id is not None
+    with h.ctx.sessions() as s:
+        old = s.get(SyncRun, run_id)
+        new = s.get(SyncRun, new_id)
+        assert old is not None and new is not None
+        assert old.next_attempt_run_id == new_id and new.previous_attempt_run_id == run_id
+        assert new.attempt_number == 2 and new.attempt_root_run_id == run_id
+        assert new.triggered_by == "auto_resume"
+    # The resumed attempt runs to the end; a second timeout is not resumed (limit 1).
+    ex = EmbeddedExecutor(h.ctx, workers=1, poll_interval=0.1)
+    ex.start()
+    try:
+        (done,) = _wait(h, [new_id])
+    finally:
+        ex.stop()
+    assert done.status == "completed"
+    with h.ctx.sessions.begin() as s:
+        s.execute(sa.update(SyncRun).where(SyncRun.id == new_id).values(status="running"))
+    reap_stale_runs(h.ctx.sessions, timeout_seconds=1, now=utcnow() + timedelta(hours=1))
+    assert resume_after_timeout(h.ctx, new_id) is None

@@ -19,9 +19,14 @@ import pyarrow as pa
 from syncline.connectors.base import ConnectorError, Operation, RunInfo
 from syncline.connectors.registry import UnknownConnectorError, open_destination, open_source
 from syncline.domain.enums import ReasonCode, ResultClass, RunMode, RunStatus, SyncMode
-from syncline.engine.diff import SENDABLE, Differ, open_duckdb
+from syncline.engine.diff import SENDABLE, DiffCounts, Differ, open_duckdb
 from syncline.engine.load import BatchLoader, RunCancelled
-from syncline.engine.mapping import MappingError, compile_mapping, resolve_mappings
+from syncline.engine.mapping import (
+    CompiledMapping,
+    MappingError,
+    compile_mapping,
+    resolve_mappings,
+)
 from syncline.engine.records import RecordWriter, json_safe
 from syncline.engine.snapshot import (
     DatabaseSnapshotStore,
@@ -86,12 +91,12 @@ _PLANS: dict[SyncMode, list[tuple[Operation, tuple[str, ...]]]] = {
 }
 
 
-def _plan(mode: SyncMode) -> list[tuple[Operation, tuple[str, ...]]]:
+def plan_for(mode: SyncMode) -> list[tuple[Operation, tuple[str, ...]]]:
     """What each mode sends: (operation, diff classes) in order; mirror deletes come last."""
     return _PLANS[mode]
 
 
-def _check_delete_guard(sync: Sync, removed: int, model_rows: int, snapshot_rows: int) -> None:
+def check_delete_guard(sync: Sync, removed: int, model_rows: int, snapshot_rows: int) -> None:
     cfg = sync.config or {}
     if removed == 0 or cfg.get("allow_mass_delete"):
         return
@@ -108,6 +113,58 @@ def _check_delete_guard(sync: Sync, removed: int, model_rows: int, snapshot_rows
             f"than mirror_max_delete_pct={pct:g}%; nothing was deleted (raise the limit or set "
             "config.allow_mass_delete)"
         )
+
+
+@dataclass
+class PreparedDiff:
+    differ: Differ
+    mapping: CompiledMapping
+    counts: DiffCounts
+    hwm: str | None
+    mark: Any
+
+
+def prepare_diff(
+    ctx: AppContext,
+    *,
+    sync: Sync,
+    model: Model,
+    source_row: Source,
+    full: bool,
+    work_dir: Path,
+    closers: list[Callable[[], None]],
+) -> PreparedDiff:
+    """Extract the model, compile the mapping and classify rows (no writes anywhere).
+
+    Shared by runs and dry runs; what it opens is appended to ``closers``.
+    """
+    mode = SyncMode(sync.sync_mode)
+    source = open_source(source_row.type, ctx.secrets.decrypt_config(source_row.config))
+    closers.append(source.close)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    differ = Differ(open_duckdb(temp_dir=str(work_dir)))
+    closers.append(differ.close)
+    differ.stage_model(
+        source.read(model.sql, batch_rows=ctx.settings.batch_rows),
+        columns=lambda: [c.name for c in source.columns(model.sql)],
+    )
+    columns = differ.model_columns()
+    mappings = resolve_mappings(
+        field_mapping=sync.field_mapping,
+        field_behavior=sync.field_behavior,
+        field_normalization=sync.field_normalization,
+        model_columns=columns,
+    )
+    mapping = compile_mapping(mappings, primary_key=sync.primary_key, model_columns=columns)
+    differ.load_snapshot(snapshot_store(ctx).segments(sync.id))
+    hwm = sync.high_water_mark if mode == SyncMode.APPEND else None
+    if hwm and hwm not in columns:
+        raise MappingError(f"high_water_mark column {hwm!r} is not in the model")
+    mark = (sync.state or {}).get("high_water_mark") if hwm and not full else None
+    counts = differ.classify(
+        mapping, primary_key=sync.primary_key, full=full, hwm_column=hwm, hwm_after=mark
+    )
+    return PreparedDiff(differ, mapping, counts, hwm, mark)
 
 
 def execute_run(
@@ -237,46 +294,29 @@ class _Runner:
         mode = SyncMode(sync.sync_mode)
         full = spec.run.run_mode == RunMode.FULL.value
         settings = self.ctx.settings
-        source = open_source(spec.source.type, self.ctx.secrets.decrypt_config(spec.source.config))
-        self._closers.append(source.close)
         destination = open_destination(
             spec.destination.type, self.ctx.secrets.decrypt_config(spec.destination.config)
         )
         self._closers.append(destination.close)
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.differ = differ = Differ(open_duckdb(temp_dir=str(self.work_dir)))
-        self._closers.append(differ.close)
-
         self.summary["phase"] = "extracting"
         self._between_batches()
-        differ.stage_model(
-            source.read(spec.model.sql, batch_rows=settings.batch_rows),
-            columns=lambda: [c.name for c in source.columns(spec.model.sql)],
+        prepared = prepare_diff(
+            self.ctx,
+            sync=sync,
+            model=spec.model,
+            source_row=spec.source,
+            full=full,
+            work_dir=self.work_dir,
+            closers=self._closers,
         )
-        columns = differ.model_columns()
-        mappings = resolve_mappings(
-            field_mapping=sync.field_mapping,
-            field_behavior=sync.field_behavior,
-            field_normalization=sync.field_normalization,
-            model_columns=columns,
-        )
-        mapping = compile_mapping(mappings, primary_key=sync.primary_key, model_columns=columns)
-
-        self.summary["phase"] = "diffing"
-        differ.load_snapshot(self.snapshots.segments(sync.id))
-        hwm = sync.high_water_mark if mode == SyncMode.APPEND else None
-        if hwm and hwm not in columns:
-            raise MappingError(f"high_water_mark column {hwm!r} is not in the model")
-        mark = (sync.state or {}).get("high_water_mark") if hwm and not full else None
-        counts = differ.classify(
-            mapping, primary_key=sync.primary_key, full=full, hwm_column=hwm, hwm_after=mark
-        )
+        self.differ = differ = prepared.differ
+        mapping, counts, hwm, mark = prepared.mapping, prepared.counts, prepared.hwm, prepared.mark
         self.rejected = counts.rejected_total
         self.summary["phase"] = "rejecting"
         for chunk in differ.rejected_rows(mapping):
             self.records.write((pk, "reject", cls, msg, payload) for pk, cls, msg, payload in chunk)
         if mode == SyncMode.MIRROR:
-            _check_delete_guard(sync, counts.removed, counts.model_rows, counts.snapshot_rows)
+            check_delete_guard(sync, counts.removed, counts.model_rows, counts.snapshot_rows)
 
         self.summary["phase"] = "loading"
         batch_rows = max(
@@ -311,7 +351,7 @@ class _Runner:
         )
         success = False
         try:
-            for operation, classes in _plan(mode):
+            for operation, classes in plan_for(mode):
                 for records, keys, hashes in differ.send_batches(mapping, classes, batch_rows):
                     loader.send(operation, records, keys, hashes)
             if mode == SyncMode.MIRROR:

@@ -6,13 +6,16 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from syncline.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from syncline.services.context import AppContext
 
 app = typer.Typer(help="Syncline: reverse ETL you run yourself.", no_args_is_help=True)
 db_app = typer.Typer(help="The metadata store.", no_args_is_help=True)
@@ -36,7 +39,7 @@ def _setup_logging(level: str = "INFO") -> None:
 
 
 @contextmanager
-def _context(settings: Settings | None = None) -> Iterator[object]:
+def _context(settings: Settings | None = None) -> Iterator[AppContext]:
     from syncline.services.context import build_context
     from syncline.store.db import upgrade
 
@@ -72,10 +75,9 @@ def workspace_create(name: str, as_json: JsonOpt = False) -> None:
     """Create a workspace and its first API token (shown once, stored hashed)."""
     from syncline.services.workspaces import create_workspace
 
-    with _context() as ctx:
-        with ctx.sessions.begin() as s:  # type: ignore[attr-defined]
-            ws, token = create_workspace(s, name=name)
-            out = {"id": ws.id, "name": ws.name, "token": token}
+    with _context() as ctx, ctx.sessions.begin() as s:
+        ws, token = create_workspace(s, name=name)
+        out = {"id": ws.id, "name": ws.name, "token": token}
     if as_json:
         typer.echo(json.dumps(out))
         return
@@ -88,7 +90,7 @@ def workspace_list(as_json: JsonOpt = False) -> None:
     """List workspaces."""
     from syncline.services.workspaces import list_workspaces
 
-    with _context() as ctx, ctx.sessions() as s:  # type: ignore[attr-defined]
+    with _context() as ctx, ctx.sessions() as s:
         rows = [
             {"id": w.id, "name": w.name, "created_at": w.created_at.isoformat()}
             for w in list_workspaces(s)
@@ -113,7 +115,7 @@ def token_create(
 
     with _context() as ctx:
         try:
-            with ctx.sessions.begin() as s:  # type: ignore[attr-defined]
+            with ctx.sessions.begin() as s:
                 tok, plain = create_token(s, workspace_id=workspace, name=name)
                 out = {"id": tok.id, "workspace_id": tok.workspace_id, "token": plain}
         except LookupError as exc:
@@ -132,7 +134,7 @@ def token_revoke(token_id: str) -> None:
 
     with _context() as ctx:
         try:
-            with ctx.sessions.begin() as s:  # type: ignore[attr-defined]
+            with ctx.sessions.begin() as s:
                 revoke_token(s, token_id=token_id)
         except LookupError as exc:
             err_console.print(f"error: {exc}")
@@ -169,6 +171,72 @@ def serve(
     uvicorn.run(
         api, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=30
     )
+
+
+def _wait_for_signal() -> None:
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Runs executed at once.")] = 4,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Execute pending runs (any number of workers, on any machines, sharing one store).
+
+    Runs are claimed from the metadata store with row locks, so a run executes on exactly
+    one worker; heartbeats let the others notice a dead worker and resume its run.
+    """
+    from syncline.execution.embedded import EmbeddedExecutor
+
+    _setup_logging(log_level)
+    with _context() as ctx:
+        executor = EmbeddedExecutor(ctx, workers=concurrency)
+        ctx.queue = executor
+        executor.start()
+        console.print(f"worker {executor.executor_id} started ({concurrency} slots)")
+        _wait_for_signal()
+        console.print("stopping: letting running runs reach their end")
+        executor.stop()
+
+
+@app.command()
+def scheduler(
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+) -> None:
+    """Turn due schedules into pending runs (several may run; one acts at a time)."""
+    from syncline.scheduler.tick import scheduler_loop
+
+    _setup_logging(log_level)
+    with _context() as ctx, scheduler_loop(ctx):
+        console.print("scheduler started")
+        _wait_for_signal()
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[str, typer.Option(help="Where the demo keeps everything.")] = (
+        "./syncline-demo"
+    ),
+    port: Annotated[int, typer.Option(help="Preferred port (another is used if taken).")] = 8000,
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="Leave the server up.")
+    ] = False,
+    customers: Annotated[int, typer.Option(help="Sample customers to generate.")] = 20_000,
+) -> None:
+    """Run the whole thing on embedded defaults: warehouse, syncs, runs, changes, diffs."""
+    from pathlib import Path
+
+    from syncline.demo import run_demo
+
+    _setup_logging("WARNING")
+    run_demo(data_dir=Path(data_dir), port=port, keep_running=keep_running, customers=customers)
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -1,0 +1,81 @@
+"""The FastAPI application factory.
+
+``create_app`` takes an already built :class:`AppContext` (so tests, the CLI and ``syncline
+serve`` decide which store and queue it uses) and optional lifespan hooks: context managers
+entered at start-up and exited at shutdown, in reverse order, e.g. the embedded worker pool and
+the scheduler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+
+from syncline.api.errors import install_error_handlers
+from syncline.api.routes import destinations, health, models, runs, sources, syncs, workspaces
+from syncline.services.context import AppContext
+
+LifespanHook = Callable[[AppContext], contextlib.AbstractContextManager[None]]
+
+DESCRIPTION = """\
+The control plane of Syncline, a self-hosted reverse ETL platform.
+
+* **Auth**: `Authorization: Bearer <token>` (or `X-API-Key: <token>`); tokens are created with
+  `syncline token create`. A token opens only its own workspace: other workspace ids answer 404.
+  `X-Workspace-ID`, when sent, must equal the workspace id in the path (else 400).
+* **Lists** are bare JSON arrays, paginated with `?page=&per_page=&order=`; the total is in
+  `X-Total-Count` and page links in `Link` (RFC 8288).
+* **Errors**: 422 `{"detail": [{"loc", "msg", "type"}]}` for invalid input, and
+  `{"detail": "..."}` for 400, 401, 404 and 409.
+"""
+
+TAGS = [
+    {"name": "syncs", "description": "Keep a destination in step with a model."},
+    {"name": "runs", "description": "Executions of a sync: history, cancel, retry, records."},
+    {"name": "models", "description": "SQL queries on a source, with a primary key."},
+    {"name": "sources", "description": "Warehouses models read from."},
+    {"name": "destinations", "description": "Where syncs write."},
+    {"name": "workspaces", "description": "The tenant every object belongs to."},
+    {"name": "health", "description": "Liveness of the metadata store."},
+]
+
+
+def _version() -> str:
+    try:
+        return version("syncline")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
+
+
+def create_app(ctx: AppContext, *, lifespan_hooks: Sequence[LifespanHook] = ()) -> FastAPI:
+    """Build the API over ``ctx``.
+
+    Args:
+        ctx: settings, store, secrets and queue of this process (``app.state.ctx``).
+        lifespan_hooks: each is called with ``ctx`` at start-up and the context manager it
+            returns is entered; all are exited at shutdown, last first.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with contextlib.ExitStack() as stack:
+            for hook in lifespan_hooks:
+                stack.enter_context(hook(ctx))
+            yield
+
+    app = FastAPI(
+        title="Syncline API",
+        version=_version(),
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    app.include_router(health.router)
+    for module in (workspaces, sources, models, destinations, syncs, runs):
+        app.include_router(module.router)
+    return app

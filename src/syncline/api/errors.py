@@ -1,0 +1,81 @@
+"""Exception handlers: every error leaves the API as ``{"detail": ...}``, never as a 500.
+
+* request and service validation errors -> 422 ``{"detail": [{"loc", "msg", "type"}]}``
+  (FastAPI's format, without echoing the input back: it may hold secrets);
+* unknown or foreign ids -> 404 ``{"detail": "Sync not found"}``;
+* conflicts with the current state -> 409 ``{"detail": "..."}``;
+* a value the store refuses -> 422, a lost race on a constraint -> 409 (safety nets).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, IntegrityError
+
+from syncline.domain.validation import ValidationError
+from syncline.services.errors import ConflictError, NotFoundError
+
+
+def _clean(errors: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "loc": list(e.get("loc", ())),
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
+        for e in errors
+    ]
+
+
+async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(status_code=422, content={"detail": _clean(exc.errors())})
+
+
+async def _service_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ValidationError)
+    return JSONResponse(status_code=422, content={"detail": [e.as_dict() for e in exc.errors]})
+
+
+async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NotFoundError)
+    return JSONResponse(status_code=404, content={"detail": exc.detail})
+
+
+async def _conflict(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConflictError)
+    return JSONResponse(status_code=409, content={"detail": exc.detail})
+
+
+async def _data_error(request: Request, exc: Exception) -> JSONResponse:
+    # A value the store refused (out of range, bad encoding) that validation let through:
+    # it is still the request's fault, so answer 422 rather than a 500.
+    return JSONResponse(
+        status_code=422,
+        content={
+            "detail": [{"loc": ["body"], "msg": "a value cannot be stored", "type": "value_error"}]
+        },
+    )
+
+
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    # A concurrent change won a race the services could not foresee (an object deleted while
+    # another request was referencing it): the request may succeed when retried.
+    return JSONResponse(
+        status_code=409,
+        content={"detail": "The request conflicts with a concurrent change; retry it"},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers above on ``app``."""
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(ValidationError, _service_validation)
+    app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(ConflictError, _conflict)
+    app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)

@@ -1,0 +1,43 @@
+"""Response shapes shared by every resource, and the error responses each route documents."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ErrorOut(BaseModel):
+    """A non-validation error: ``{"detail": "Sync not found"}``."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "Sync not found"}]})
+
+    detail: str
+
+
+class DeletedOut(BaseModel):
+    """The answer to a successful DELETE."""
+
+    status: Literal["deleted"] = "deleted"
+
+
+class HealthOut(BaseModel):
+    """``ok`` when the metadata store is reachable and migrated."""
+
+    status: Literal["ok", "unavailable"]
+    detail: str | None = None
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the given error status codes."""
+    text = {
+        400: "X-Workspace-ID does not match the workspace in the path",
+        401: "Missing, invalid or revoked API token",
+        404: "Unknown id, or an id of another workspace",
+        409: "Conflicts with the current state",
+    }
+    return {code: {"model": ErrorOut, "description": text[code]} for code in codes}
+
+
+# What every route under /api/v1/workspaces/{id} can answer besides its own codes.
+SCOPED = errors(400, 401, 404)

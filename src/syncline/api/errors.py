@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
 
 from syncline.domain.validation import ValidationError
-from syncline.services.errors import ConflictError, NotFoundError
+from syncline.services.errors import ConflictError, NotFoundError, UpstreamError
 
 
 def _clean(errors: Any) -> list[dict[str, Any]]:
@@ -51,6 +51,11 @@ async def _conflict(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=409, content={"detail": exc.detail})
 
 
+async def _upstream(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, UpstreamError)
+    return JSONResponse(status_code=502, content={"detail": exc.detail})
+
+
 async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     # A value the store refused (out of range, bad encoding) that validation let through:
     # it is still the request's fault, so answer 422 rather than a 500.
@@ -77,5 +82,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ValidationError, _service_validation)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)
+    app.add_exception_handler(UpstreamError, _upstream)
     app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(IntegrityError, _integrity_error)

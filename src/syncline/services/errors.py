@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from syncline.domain.validation import ValidationError
 
-__all__ = ["ConflictError", "NotFoundError", "ValidationError"]
+__all__ = ["ConflictError", "NotFoundError", "UpstreamError", "ValidationError"]
 
 
 class NotFoundError(Exception):
@@ -22,6 +22,14 @@ class NotFoundError(Exception):
 
 class ConflictError(Exception):
     """The request is valid but clashes with the current state (API: 409)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class UpstreamError(Exception):
+    """A source or destination failed while serving the request (API: 502)."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)

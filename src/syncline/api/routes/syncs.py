@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from syncline.api.deps import CtxDep, SessionDep, SyncPath, TokenDep, WorkspaceDep
 from syncline.api.pagination import PAGE_HEADERS, PageAsc, set_page_headers
 from syncline.api.schemas.common import SCOPED, DeletedOut, errors
-from syncline.api.schemas.runs import RunOut, TriggerIn
+from syncline.api.schemas.runs import DryRunIn, DryRunOut, RunOut, TriggerIn
 from syncline.api.schemas.syncs import (
     CREATE_EXAMPLE,
     UPDATE_EXAMPLE,
@@ -21,6 +21,7 @@ from syncline.api.schemas.syncs import (
     SyncUpdate,
 )
 from syncline.domain.enums import RunMode, SyncStatus
+from syncline.services import dryrun as dryrun_service
 from syncline.services import runs as run_service
 from syncline.services import syncs as service
 
@@ -155,3 +156,31 @@ def trigger_sync(
     if not created:
         return JSONResponse(RunOut.of(run).model_dump(mode="json"), status_code=200)
     return RunOut.of(run)
+
+
+@router.post(
+    "/{syncId}/dry-run",
+    summary="Plan a run without writing anything",
+    response_model=DryRunOut,
+    responses=errors(502),
+)
+def dry_run_sync(
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    ctx: CtxDep,
+    sync_id: SyncPath,
+    body: Annotated[DryRunIn | None, Body()] = None,
+) -> DryRunOut:
+    """Extract and diff like a run, then report the planned creates, updates and deletes with
+    counts and sample records; the destination, the snapshot and the run history are untouched.
+    """
+    opts = body or DryRunIn()
+    plan = dryrun_service.dry_run_sync(
+        session,
+        ctx=ctx,
+        workspace_id=workspace.id,
+        sync_id=str(sync_id),
+        run_mode=opts.run_mode,
+        sample_size=opts.sample_size,
+    )
+    return DryRunOut.model_validate(plan)

@@ -35,6 +35,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         401: "Missing, invalid or revoked API token",
         404: "Unknown id, or an id of another workspace",
         409: "Conflicts with the current state",
+        502: "The source or destination failed while serving the request",
     }
     return {code: {"model": ErrorOut, "description": text[code]} for code in codes}
 

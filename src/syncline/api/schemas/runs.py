@@ -144,3 +144,44 @@ class RunRecordOut(BaseModel):
     @classmethod
     def of(cls, row: RunRecord) -> Self:
         return cls.model_validate(row, from_attributes=True)
+
+
+class DryRunIn(BaseModel):
+    """Options of a dry run."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"sample_size": 5}]})
+
+    run_mode: RunMode = RunMode.INCREMENTAL
+    sample_size: int = Field(default=10, ge=0, le=100)
+
+
+class PlannedOut(BaseModel):
+    count: int
+    sample: list[dict[str, Any]]
+
+
+class RejectedPlanOut(BaseModel):
+    count: int
+    by_reason: dict[str, int]
+    sample: list[dict[str, Any]]
+
+
+class DeleteGuardOut(BaseModel):
+    would_fail: bool
+    message: str
+
+
+class DryRunOut(BaseModel):
+    """What a run would do now: nothing was written to the destination, snapshot or runs."""
+
+    sync_id: str
+    sync_mode: str
+    run_mode: str
+    key_field: str
+    fields: list[str]
+    counts: dict[str, Any]
+    creates: PlannedOut
+    updates: PlannedOut
+    deletes: PlannedOut
+    rejected: RejectedPlanOut
+    delete_guard: DeleteGuardOut

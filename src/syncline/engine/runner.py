@@ -191,7 +191,7 @@ def execute_run(
             RunStatus.CANCELLED,
             ResultClass.CANCELLED,
             ReasonCode.CANCELLED_BY_USER.value,
-            spec.run.cancel_reason or "cancelled by user",
+            _cancel_message(ctx, run_id),
         )
     except DeleteGuardError as exc:
         return runner.outcome(
@@ -218,6 +218,14 @@ def execute_run(
         runner.close()
         summary["duration_seconds"] = round(time.monotonic() - started, 3)
         shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _cancel_message(ctx: AppContext, run_id: str) -> str:
+    """The user's reason, read now: it was written after the run started."""
+    with ctx.sessions() as s:
+        run = s.get(SyncRun, run_id)
+        reason = run.cancel_reason if run else None
+    return f"cancelled by user: {reason}" if reason else "cancelled by user"
 
 
 class _Runner:

@@ -1,0 +1,72 @@
+"""Cancelling a running run stops it at a batch boundary; what was committed stays committed."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+
+from syncline.engine.runner import snapshot_store
+from syncline.execution.embedded import EmbeddedExecutor
+from syncline.execution.queue import NullQueue
+from syncline.services.runs import cancel_run, trigger_run
+from syncline.store.tables import SyncRun
+from tests.engine.conftest import Harness
+from tests.execution.test_lifecycle import MAPPING
+
+
+def test_cancel_running_run_at_batch_boundary(harness: Harness, pg_database: str) -> None:
+    h = harness
+    h.sql("CREATE TABLE big AS SELECT i AS id, 'v' || i AS v FROM range(200000) t(i)")
+    sync_id = h.make_sync(
+        model_sql="SELECT * FROM big",
+        primary_key="id",
+        destination_type="postgres",
+        destination_config={"dsn": pg_database, "table": "big"},
+        mapping=MAPPING,
+        config={"batch_size": 2000},
+    )
+    with h.ctx.sessions() as s:
+        run, _ = trigger_run(
+            s, queue=NullQueue(), workspace_id=h.workspace_id, sync_id=sync_id, triggered_by="test"
+        )
+        run_id = run.id
+    ex = EmbeddedExecutor(h.ctx, workers=1, poll_interval=0.05)
+    ex.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with h.ctx.sessions() as s:
+                r = s.get(SyncRun, run_id)
+                if r is not None and r.rows_synced >= 4000:
+                    break
+            time.sleep(0.02)
+        with h.ctx.sessions() as s:
+            cancelled, immediate = cancel_run(
+                s,
+                workspace_id=h.workspace_id,
+                sync_id=sync_id,
+                run_id=run_id,
+                requested_by="alice",
+                reason="wrong target",
+            )
+        assert not immediate and cancelled.cancel_requested_by == "alice"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with h.ctx.sessions() as s:
+                r = s.get(SyncRun, run_id)
+                assert r is not None
+                if r.status != "running":
+                    break
+            time.sleep(0.05)
+    finally:
+        ex.stop()
+    assert r.status == "cancelled" and r.result_class == "cancelled"
+    assert r.result_reason_code == "cancelled_by_user" and "wrong target" in r.error_message
+    assert r.completed_at is not None and r.cancel_requested_at is not None
+    with psycopg.connect(pg_database) as conn:
+        in_dest = conn.execute("SELECT count(*) FROM big").fetchone()
+    assert in_dest is not None and 4000 <= in_dest[0] < 200000
+    assert in_dest[0] == r.rows_synced  # the run's count is what the destination holds
+    snap_rows = sum(seg.table.num_rows for seg in snapshot_store(h.ctx).segments(sync_id))
+    assert snap_rows == in_dest[0]  # snapshot matches what was committed

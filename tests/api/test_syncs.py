@@ -45,6 +45,8 @@ EXTRA_FIELDS = {
     "freshness_sla_seconds",
     "max_auto_resume_attempts",
     "next_run_at",
+    "last_success_at",
+    "freshness_status",
 }
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from syncline.domain.freshness import Freshness, freshness_status
 from syncline.services.sync_spec import SyncPatch, SyncSpec
 from syncline.store.tables import Sync
 
@@ -124,11 +125,24 @@ class SyncOut(BaseModel):
     freshness_sla_seconds: int | None
     max_auto_resume_attempts: int
     next_run_at: datetime | None = Field(description="When the scheduler starts it next (UTC).")
+    last_success_at: datetime | None = Field(
+        default=None, description="When a run of this sync last completed."
+    )
+    freshness_status: Freshness | None = Field(
+        default=None,
+        description="With freshness_sla_seconds: fresh, stale (last success older than the "
+        "SLA) or never_synced; null without an SLA.",
+    )
 
     @classmethod
     def of(cls, row: Sync) -> Self:
-        """The API view of a sync row (``paused`` derived from ``status``)."""
+        """The API view of a sync row (``paused`` and ``freshness_status`` derived)."""
         values = {name: getattr(row, name, None) for name in cls.model_fields}
+        values["freshness_status"] = freshness_status(
+            sla_seconds=row.freshness_sla_seconds,
+            last_success_at=row.last_success_at,
+            now=datetime.now(UTC),
+        )
         values["paused"] = row.status == "paused"
         values["status_error"] = row.status_error or ""
         values["description"] = row.description or ""

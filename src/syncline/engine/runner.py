@@ -184,6 +184,7 @@ def execute_run(
             RunStatus.FAILED, ResultClass.FAILURE, ReasonCode.CONFIG_ERROR.value, str(exc)
         )
     runner = _Runner(ctx, spec, work_dir, summary, on_batch)
+    runner.started = started
     try:
         return runner.run()
     except RunCancelled:
@@ -216,7 +217,6 @@ def execute_run(
         )
     finally:
         runner.close()
-        summary["duration_seconds"] = round(time.monotonic() - started, 3)
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
@@ -250,6 +250,7 @@ class _Runner:
             workspace_id=spec.sync.workspace_id,
         )
         self.rejected = 0
+        self.started = time.monotonic()
         self.loader: BatchLoader | None = None
         self.differ: Differ | None = None
         self._closers: list[Callable[[], None]] = []
@@ -267,6 +268,7 @@ class _Runner:
         synced = self.loader.stats.acked_total if self.loader else 0
         failed = self.rejected + (self.loader.stats.failed_total if self.loader else 0)
         self._fill_summary()
+        self.summary["duration_seconds"] = round(time.monotonic() - self.started, 3)
         return RunOutcome(status, rc, reason, message, synced, failed, json_safe(self.summary))
 
     def _fill_summary(self) -> None:

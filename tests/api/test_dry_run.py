@@ -47,3 +47,10 @@ def test_dry_run_source_failure_is_502(tenant: Tenant) -> None:
         assert resp.status_code == 502 and "does not exist" in resp.json()["detail"]
     finally:
         Path(tenant.warehouse + ".moved").rename(tenant.warehouse)
+
+
+def test_dry_run_with_zero_samples(tenant: Tenant) -> None:
+    sync = tenant.sync(sync_mode="mirror")
+    resp = tenant.post(f"/syncs/{sync['id']}/dry-run", json={"sample_size": 0})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["creates"] == {"count": 30, "sample": []}

@@ -73,7 +73,7 @@ def dry_run(
         deletes: dict[str, Any] = {"count": 0, "sample": []}
         guard: dict[str, Any] = {"would_fail": False, "message": ""}
         if mode == SyncMode.MIRROR:
-            keys = next(differ.removed_batches(sample_size), [])
+            keys = next(differ.removed_batches(max(1, sample_size)), [])
             deletes = {
                 "count": counts.removed,
                 "sample": [{mapping.key_field: k} for k in keys[:sample_size]],
@@ -85,7 +85,7 @@ def dry_run(
         plan["deletes"] = deletes
         rejected_sample = [
             {"primary_key": pk, "error_class": cls, "error_message": msg, "payload": json_safe(p)}
-            for pk, cls, msg, p in next(differ.rejected_rows(mapping, sample_size), [])
+            for pk, cls, msg, p in next(differ.rejected_rows(mapping, max(1, sample_size)), [])
         ][:sample_size]
         return {
             "sync_id": sync.id,

@@ -15,7 +15,16 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 
 from syncline.api.errors import install_error_handlers
-from syncline.api.routes import destinations, health, models, runs, sources, syncs, workspaces
+from syncline.api.routes import (
+    catalog,
+    destinations,
+    health,
+    models,
+    runs,
+    sources,
+    syncs,
+    workspaces,
+)
 from syncline.services.context import AppContext
 
 LifespanHook = Callable[[AppContext], contextlib.AbstractContextManager[None]]
@@ -76,6 +85,6 @@ def create_app(ctx: AppContext, *, lifespan_hooks: Sequence[LifespanHook] = ()) 
     app.state.ctx = ctx
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (workspaces, sources, models, destinations, syncs, runs):
+    for module in (workspaces, sources, models, destinations, syncs, runs, catalog):
         app.include_router(module.router)
     return app

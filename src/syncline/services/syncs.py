@@ -13,6 +13,7 @@ from syncline.domain.enums import TriggerMode
 from syncline.domain.schedule import next_fire_time, parse_schedule
 from syncline.domain.validation import ErrorDetail, ValidationError
 from syncline.execution.queue import JobQueue
+from syncline.security.secrets import SecretBox
 from syncline.services.common import Page, PageRequest, get_scoped, paginate, utcnow
 from syncline.services.errors import ConflictError
 from syncline.services.runs import start_run
@@ -89,6 +90,7 @@ def create_sync(
     spec: SyncSpec,
     validate_only: bool = False,
     now: datetime | None = None,
+    secrets: SecretBox | None = None,
 ) -> Sync:
     """Create a sync after checking it against the store.
 
@@ -101,7 +103,7 @@ def create_sync(
         spec = spec.model_copy(
             update={"trigger_mode": TriggerMode.SCHEDULED if spec.schedule else TriggerMode.MANUAL}
         )
-    check_sync(session, workspace_id=workspace_id, spec=spec)
+    check_sync(session, workspace_id=workspace_id, spec=spec, secrets=secrets)
     status = spec.status or ("paused" if spec.paused else "active")
     sync = Sync(
         workspace_id=workspace_id,
@@ -129,6 +131,7 @@ def update_sync(
     sync_id: str,
     patch: SyncPatch,
     now: datetime | None = None,
+    secrets: SecretBox | None = None,
 ) -> Sync:
     """Apply a partial update, validated on the merged result as strictly as a create.
 
@@ -155,7 +158,7 @@ def update_sync(
         raise ValidationError(
             [ErrorDetail(("body", *e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
         ) from None
-    check_sync(session, workspace_id=workspace_id, spec=spec, sync_id=sync.id)
+    check_sync(session, workspace_id=workspace_id, spec=spec, sync_id=sync.id, secrets=secrets)
     before = (sync.status, sync.schedule, sync.trigger_mode)
     for name, value in _stored_values(spec).items():
         if getattr(sync, name) != value:

@@ -90,6 +90,7 @@ def create_sync(
         created_by=token.id,
         spec=body,
         validate_only=dry,
+        secrets=ctx.secrets,
     )
     if dry:
         return JSONResponse(SyncPreviewOut.of(sync).model_dump(mode="json"), status_code=200)
@@ -106,6 +107,7 @@ def get_sync(workspace: WorkspaceDep, session: SessionDep, sync_id: SyncPath) ->
 def update_sync(
     workspace: WorkspaceDep,
     session: SessionDep,
+    ctx: CtxDep,
     sync_id: SyncPath,
     body: Annotated[
         SyncUpdate,
@@ -113,7 +115,13 @@ def update_sync(
     ],
 ) -> SyncOut:
     """Change only the fields sent; the result is validated like a create."""
-    sync = service.update_sync(session, workspace_id=workspace.id, sync_id=str(sync_id), patch=body)
+    sync = service.update_sync(
+        session,
+        workspace_id=workspace.id,
+        sync_id=str(sync_id),
+        patch=body,
+        secrets=ctx.secrets,
+    )
     return SyncOut.of(sync)
 
 

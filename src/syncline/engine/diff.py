@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from syncline.engine.mapping import CompiledMapping, quote_ident
 from syncline.engine.snapshot import SNAPSHOT_SCHEMA, Segment
@@ -59,12 +60,13 @@ class DiffCounts:
         }
 
 
-def open_duckdb(*, temp_dir: str | None, memory_limit: str = "1GB", threads: int = 2) -> Any:
+def open_duckdb(*, temp_dir: str | None, memory_limit: str = "1500MB", threads: int = 2) -> Any:
     """A private in-memory DuckDB that spills to ``temp_dir`` instead of growing unbounded."""
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute(f"SET threads = {int(threads)}")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
     if temp_dir:
         con.execute(f"SET temp_directory = '{temp_dir}'")
     return con
@@ -81,6 +83,7 @@ class Differ:
         self.con = con
         self.probe = hash_probe(con)
         self.counts = DiffCounts()
+        self._snapshot_arrow: pa.Table | None = None
 
     # -- inputs --------------------------------------------------------------------------
 
@@ -119,36 +122,50 @@ class Differ:
     def model_columns(self) -> list[str]:
         return [r[0] for r in self.con.execute("DESCRIBE model").fetchall()]
 
+    def _drop_snap(self) -> None:
+        kinds = self.con.execute(
+            "SELECT table_type FROM information_schema.tables WHERE table_name = 'snap'"
+        ).fetchall()
+        for (kind,) in kinds:
+            self.con.execute("DROP VIEW snap" if kind == "VIEW" else "DROP TABLE snap")
+
     def load_snapshot(self, segments: list[Segment]) -> int:
         """Replay base + deltas into ``snap(pk, row_hash)``; incomparable hashes become NULL."""
+        self._drop_snap()
         if not segments:
             self.con.execute("CREATE OR REPLACE TABLE snap (pk VARCHAR, row_hash UBIGINT)")
             self.counts.snapshot_rows = 0
             return 0
-        parts = []
+        tables = []
         for seg in segments:
             meta = seg.table.schema.metadata or {}
-            comparable = meta.get(b"hash_probe", b"").decode() == self.probe
-            t = seg.table
-            if not comparable:
+            t = seg.table.replace_schema_metadata(None)
+            if meta.get(b"hash_probe", b"").decode() != self.probe:
                 t = t.set_column(1, "row_hash", pa.nulls(t.num_rows, pa.uint64()))
-            parts.append(t.append_column("seq", pa.array([seg.seq] * t.num_rows, pa.int64())))
-        all_rows = pa.concat_tables(
-            [p.replace_schema_metadata(None) for p in parts], promote_options="none"
-        )
-        self.con.register("__segments", all_rows)
-        if len(segments) == 1:
+            tables.append(t)
+        if len(tables) == 1:
+            # The common case (a compacted base): scan the Arrow table in place, no copy.
+            self._snapshot_arrow = tables[0]
+            self.con.register("__snapshot", self._snapshot_arrow)
             self.con.execute(
-                "CREATE OR REPLACE TABLE snap AS SELECT pk, row_hash FROM __segments "
+                "CREATE OR REPLACE VIEW snap AS SELECT pk, row_hash FROM __snapshot "
                 "WHERE NOT deleted"
             )
         else:
+            seqs = [
+                pc.fill_null(pa.nulls(t.num_rows, pa.int64()), seg.seq)
+                for t, seg in zip(tables, segments, strict=True)
+            ]
+            all_rows = pa.concat_tables(
+                [t.append_column("seq", q) for t, q in zip(tables, seqs, strict=True)]
+            )
+            self.con.register("__segments", all_rows)
             self.con.execute(
                 "CREATE OR REPLACE TABLE snap AS SELECT pk, row_hash FROM ("
                 " SELECT pk, arg_max(row_hash, seq) AS row_hash, arg_max(deleted, seq) AS d"
                 " FROM __segments GROUP BY pk) WHERE NOT d"
             )
-        self.con.unregister("__segments")
+            self.con.unregister("__segments")
         n = int(self.con.execute("SELECT count(*) FROM snap").fetchall()[0][0])
         self.counts.snapshot_rows = n
         return n

@@ -15,6 +15,7 @@ def test_demo_runs_and_diffs(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     run_demo(data_dir=data, port=0, customers=2000)
     out = capsys.readouterr().out
     assert "Second run: only the changes are sent" in out
+    assert "received 200 accounts in" in out  # the webhook receiver got every account
     crm = data / "output" / "crm"
     manifests = sorted(crm.rglob("*.manifest.json"), key=lambda p: p.stat().st_mtime)
     assert len(manifests) == 2

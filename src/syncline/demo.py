@@ -26,6 +26,7 @@ from syncline.services.context import build_context
 from syncline.services.workspaces import create_workspace
 from syncline.settings import Settings
 from syncline.store.db import upgrade
+from syncline.testing.receiver import WebhookReceiver
 
 console = Console(width=120)
 
@@ -272,6 +273,36 @@ def run_demo(
             },
         )["id"],
     }
+    # A local HTTP receiver stands in for a CRM's webhook endpoint: it needs nothing installed.
+    receiver = WebhookReceiver(key_field="account_id", hmac_secret="demo-signing-secret").start()
+    hook = api.post_id(
+        "/destinations",
+        {
+            "name": "crm-webhook",
+            "type": "webhook",
+            "config": {
+                "url": receiver.url,
+                "batch_size": 200,
+                "hmac_secret": "demo-signing-secret",
+                "results_path": "results",
+            },
+        },
+    )
+    syncs["accounts→webhook upsert"] = api.post_id(
+        "/syncs",
+        {
+            "name": "Accounts to CRM webhook",
+            "model_id": m_acct,
+            "destination_id": hook,
+            "sync_mode": "upsert",
+            "primary_key": "account_id",
+            "field_mapping": [
+                {"source_column": "account_id", "destination_field": "account_id"},
+                {"source_column": "name", "destination_field": "name"},
+                {"source_column": "plan", "destination_field": "plan"},
+            ],
+        },
+    )
     _run_all(api, syncs, "First run: everything is new")
     changes = change_warehouse(wh)
     console.print(f"Changed the warehouse: {changes}")
@@ -283,6 +314,8 @@ def run_demo(
         f"  API docs:        {base}/docs\n"
         f"  Syncs:           {base}/api/v1/workspaces/{ws_id}/syncs\n"
         f"  Output files:    {out_dir.resolve()}\n"
+        f"  Webhook:         {receiver.url} received {len(receiver.state)} accounts in "
+        f"{len(receiver.requests)} signed requests\n"
         f"  Rejected rows:   {base}/api/v1/workspaces/{ws_id}/syncs/{first}/runs/"
         f"{last_run}/records?status=failed\n"
         f"  API token:       {token}\n"
@@ -296,4 +329,5 @@ def run_demo(
             pass
     server.should_exit = True
     thread.join(timeout=30)
+    receiver.stop()
     ctx.dispose()

@@ -1,42 +1,15 @@
-"""Run records (rejected rows) and JSON-safe payloads."""
+"""Run records: the rows a run rejected, stored in bulk with the payload that was sent."""
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import decimal
-import math
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from syncline.domain.jsonsafe import json_safe
 from syncline.store.tables import RunRecord, utcnow
-
-
-def json_safe(value: Any) -> Any:
-    """A value the JSON column accepts, losing nothing a user needs to read."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return base64.b64encode(bytes(value)).decode()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [json_safe(v) for v in value]
-    return str(value)
 
 
 class RecordWriter:

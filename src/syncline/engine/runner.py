@@ -19,6 +19,7 @@ import pyarrow as pa
 from syncline.connectors.base import ConnectorError, Operation, RunInfo
 from syncline.connectors.registry import UnknownConnectorError, open_destination, open_source
 from syncline.domain.enums import ReasonCode, ResultClass, RunMode, RunStatus, SyncMode
+from syncline.domain.jsonsafe import json_safe
 from syncline.engine.diff import SENDABLE, DiffCounts, Differ, open_duckdb
 from syncline.engine.load import BatchLoader, RunCancelled
 from syncline.engine.mapping import (
@@ -27,7 +28,7 @@ from syncline.engine.mapping import (
     compile_mapping,
     resolve_mappings,
 )
-from syncline.engine.records import RecordWriter, json_safe
+from syncline.engine.records import RecordWriter
 from syncline.engine.snapshot import (
     DatabaseSnapshotStore,
     FileSnapshotStore,

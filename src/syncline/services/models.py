@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 from syncline.connectors import registry
 from syncline.connectors.base import ConnectorError
 from syncline.connectors.base import Source as SourceConnector
+from syncline.domain.jsonsafe import json_safe_rows
 from syncline.domain.validation import ValidationError
 from syncline.security.secrets import SecretBox, SecretError
 from syncline.services.common import Page, PageRequest, get_scoped, paginate
 from syncline.services.errors import ConflictError, NotFoundError
-from syncline.services.jsonsafe import json_safe_rows
 from syncline.store.tables import Model, Source, Sync
 
 MAX_PREVIEW_ROWS = 1000

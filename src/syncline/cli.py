@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from syncline.cli_config import apply_command, config_app, dbt_app, plan_command
+from syncline.cli_remote import run_app, sync_app
 from syncline.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -24,6 +26,12 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(token_app, name="token")
+app.add_typer(config_app, name="config")
+app.add_typer(dbt_app, name="dbt")
+app.add_typer(sync_app, name="sync")
+app.add_typer(run_app, name="run")
+app.command("plan")(plan_command)
+app.command("apply")(apply_command)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -111,6 +119,7 @@ def token_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create another API token for a workspace (shown once)."""
+    from syncline.services.errors import NotFoundError
     from syncline.services.workspaces import create_token
 
     with _context() as ctx:
@@ -118,9 +127,9 @@ def token_create(
             with ctx.sessions.begin() as s:
                 tok, plain = create_token(s, workspace_id=workspace, name=name)
                 out = {"id": tok.id, "workspace_id": tok.workspace_id, "token": plain}
-        except LookupError as exc:
+        except (LookupError, NotFoundError) as exc:
             err_console.print(f"error: {exc}")
-            raise typer.Exit(2) from None
+            raise typer.Exit(3) from None
     if as_json:
         typer.echo(json.dumps(out))
     else:
@@ -130,15 +139,16 @@ def token_create(
 @token_app.command("revoke")
 def token_revoke(token_id: str) -> None:
     """Revoke an API token by its id; requests using it get 401 from then on."""
+    from syncline.services.errors import NotFoundError
     from syncline.services.workspaces import revoke_token
 
     with _context() as ctx:
         try:
             with ctx.sessions.begin() as s:
                 revoke_token(s, token_id=token_id)
-        except LookupError as exc:
+        except (LookupError, NotFoundError) as exc:
             err_console.print(f"error: {exc}")
-            raise typer.Exit(2) from None
+            raise typer.Exit(3) from None
     console.print(f"token {token_id} revoked")
 
 

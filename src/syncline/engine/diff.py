@@ -60,7 +60,7 @@ class DiffCounts:
         }
 
 
-def open_duckdb(*, temp_dir: str | None, memory_limit: str = "1500MB", threads: int = 2) -> Any:
+def open_duckdb(*, temp_dir: str | None, memory_limit: str = "1300MB", threads: int = 2) -> Any:
     """A private in-memory DuckDB that spills to ``temp_dir`` instead of growing unbounded."""
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = '{memory_limit}'")

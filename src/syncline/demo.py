@@ -320,6 +320,11 @@ def run_demo(
         f"{last_run}/records?status=failed\n"
         f"  API token:       {token}\n"
     )
+    if not keep_running:
+        console.print(
+            "The server stops now; run `syncline demo --keep-running` to browse the URLs above "
+            "(the files stay in place either way)."
+        )
     if keep_running:
         console.print("Server left running; Ctrl-C to stop.")
         try:

@@ -70,3 +70,59 @@ def test_cancel_running_run_at_batch_boundary(harness: Harness, pg_database: str
     assert in_dest[0] == r.rows_synced  # the run's count is what the destination holds
     snap_rows = sum(seg.table.num_rows for seg in snapshot_store(h.ctx).segments(sync_id))
     assert snap_rows == in_dest[0]  # snapshot matches what was committed
+
+
+def test_stopping_worker_hands_run_back_and_next_worker_finishes(
+    harness: Harness, pg_database: str
+) -> None:
+    h = harness
+    h.sql("CREATE TABLE big AS SELECT i AS id, 'v' || i AS v FROM range(200000) t(i)")
+    sync_id = h.make_sync(
+        model_sql="SELECT * FROM big",
+        primary_key="id",
+        destination_type="postgres",
+        destination_config={"dsn": pg_database, "table": "big"},
+        mapping=MAPPING,
+        config={"batch_size": 2000},
+    )
+    with h.ctx.sessions() as s:
+        run, _ = trigger_run(
+            s, queue=NullQueue(), workspace_id=h.workspace_id, sync_id=sync_id, triggered_by="test"
+        )
+        run_id = run.id
+    first = EmbeddedExecutor(h.ctx, workers=1, poll_interval=0.05)
+    first.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with h.ctx.sessions() as s:
+            r = s.get(SyncRun, run_id)
+            if r is not None and r.rows_synced >= 4000:
+                break
+        time.sleep(0.02)
+    first.stop()  # SIGTERM path: stop at the batch boundary
+    with h.ctx.sessions() as s:
+        r = s.get(SyncRun, run_id)
+        assert r is not None and r.status == "pending" and r.executor_id is None
+    with psycopg.connect(pg_database) as conn:
+        partial = conn.execute("SELECT count(*) FROM big").fetchone()
+    assert partial is not None and 0 < partial[0] < 200000
+    second = EmbeddedExecutor(h.ctx, workers=1, poll_interval=0.05)
+    second.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with h.ctx.sessions() as s:
+                r = s.get(SyncRun, run_id)
+                assert r is not None
+                if r.status == "completed":
+                    break
+            time.sleep(0.05)
+    finally:
+        second.stop()
+    assert r.status == "completed" and r.executor_id == second.executor_id
+    assert r.rows_synced == 200000 - partial[0]  # nothing committed was sent again
+    with psycopg.connect(pg_database) as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT id) FROM big").fetchone() == (
+            200000,
+            200000,
+        )

@@ -26,6 +26,10 @@ from syncline.engine.snapshot import SnapshotStore, delta_table
 log = logging.getLogger(__name__)
 
 
+class WorkerStopping(Exception):
+    """The worker is shutting down: stop at this batch boundary and hand the run back."""
+
+
 class RunCancelled(Exception):
     """A user asked the run to stop; it stops at a batch boundary."""
 

@@ -21,7 +21,7 @@ from syncline.connectors.registry import UnknownConnectorError, open_destination
 from syncline.domain.enums import ReasonCode, ResultClass, RunMode, RunStatus, SyncMode
 from syncline.domain.jsonsafe import json_safe
 from syncline.engine.diff import SENDABLE, DiffCounts, Differ, open_duckdb
-from syncline.engine.load import BatchLoader, RunCancelled
+from syncline.engine.load import BatchLoader, RunCancelled, WorkerStopping
 from syncline.engine.mapping import (
     CompiledMapping,
     MappingError,
@@ -188,6 +188,8 @@ def execute_run(
     runner.started = started
     try:
         return runner.run()
+    except WorkerStopping:
+        raise  # not an outcome: the executor hands the run back to the queue
     except RunCancelled:
         return runner.outcome(
             RunStatus.CANCELLED,

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from syncline.domain.enums import RunStatus
+from syncline.engine.load import WorkerStopping
 from syncline.engine.runner import execute_run
 from syncline.execution.lifecycle import (
     RunOutcome,
@@ -26,6 +27,7 @@ from syncline.execution.lifecycle import (
     finish_run,
     heartbeat,
     reap_stale_runs,
+    release_run,
     resume_after_timeout,
 )
 from syncline.services.context import AppContext
@@ -71,7 +73,7 @@ class EmbeddedExecutor:
             self._threads.append(t)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop claiming; let running runs reach their end (or the timeout)."""
+        """Stop claiming; running runs stop at their next batch and go back to pending."""
         self._stop.set()
         self._wake.set()
         for t in self._threads:
@@ -109,7 +111,12 @@ class EmbeddedExecutor:
         beater = threading.Thread(target=beat, name=f"heartbeat-{run_id[:8]}", daemon=True)
         beater.start()
         try:
-            outcome = execute_run(self.ctx, run_id)
+            try:
+                outcome = execute_run(self.ctx, run_id, on_batch=self._check_stopping)
+            except WorkerStopping:
+                release_run(self.ctx.sessions, run_id, executor_id=self.executor_id)
+                log.info("run %s handed back: this worker is stopping", run_id)
+                return
             if finish_run(self.ctx.sessions, run_id, outcome, executor_id=self.executor_id):
                 self._after(run_id, outcome)
             log.info("run %s ended %s (%s)", run_id, outcome.status, outcome.reason_code)
@@ -119,6 +126,10 @@ class EmbeddedExecutor:
             stop_beat.set()
             beater.join()
             self._wake.set()  # a chained or queued run may now be claimable
+
+    def _check_stopping(self) -> None:
+        if self._stop.is_set():
+            raise WorkerStopping()
 
     def _after(self, run_id: str, outcome: RunOutcome) -> None:
         """Chained syncs run after a successful upstream run."""

@@ -72,6 +72,25 @@ def _claim(s: Session, run_id: str, executor_id: str) -> bool:
     return bool(res.rowcount)  # type: ignore[attr-defined]
 
 
+def release_run(sessions: sessionmaker[Session], run_id: str, *, executor_id: str) -> bool:
+    """Hand a running run back to the queue (a worker shutting down); any worker resumes it.
+
+    Safe because everything committed is in the snapshot: the next attempt at it diffs again
+    and sends only what was not acknowledged.
+    """
+    with sessions.begin() as s:
+        res = s.execute(
+            sa.update(SyncRun)
+            .where(
+                SyncRun.id == run_id,
+                SyncRun.status == RunStatus.RUNNING.value,
+                SyncRun.executor_id == executor_id,
+            )
+            .values(status=RunStatus.PENDING.value, executor_id=None, updated_at=utcnow())
+        )
+        return bool(res.rowcount)  # type: ignore[attr-defined]
+
+
 def heartbeat(sessions: sessionmaker[Session], run_id: str, *, executor_id: str) -> bool:
     """Prove the run is alive; False when the run is no longer ours (reaped or finished)."""
     with sessions.begin() as s:

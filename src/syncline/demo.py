@@ -312,6 +312,7 @@ def run_demo(
     console.print(
         "\n[bold]Where to look[/bold]\n"
         f"  API docs:        {base}/docs\n"
+        f"  Dashboard:       {base}/ui/  (log in with the API token below)\n"
         f"  Syncs:           {base}/api/v1/workspaces/{ws_id}/syncs\n"
         f"  Output files:    {out_dir.resolve()}\n"
         f"  Webhook:         {receiver.url} received {len(receiver.state)} accounts in "

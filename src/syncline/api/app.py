@@ -26,6 +26,7 @@ from syncline.api.routes import (
     workspaces,
 )
 from syncline.services.context import AppContext
+from syncline.ui.routes import install_ui
 
 LifespanHook = Callable[[AppContext], contextlib.AbstractContextManager[None]]
 
@@ -87,4 +88,5 @@ def create_app(ctx: AppContext, *, lifespan_hooks: Sequence[LifespanHook] = ()) 
     app.include_router(health.router)
     for module in (workspaces, sources, models, destinations, syncs, runs, catalog):
         app.include_router(module.router)
+    install_ui(app)
     return app

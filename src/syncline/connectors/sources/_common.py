@@ -9,12 +9,15 @@ more than one chunk of Python objects is alive at a time.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pyarrow as pa
 
 from syncline.connectors.base import Column, SourceError
+
+C = TypeVar("C")
 
 __all__ = [
     "Converter",
@@ -119,3 +122,34 @@ def batch_from_rows(
                 f"{source}: column {field.name!r}: a value does not fit type {field.type}: {exc}"
             ) from exc
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+class OpenConnections(Generic[C]):
+    """The connections a source has open, so ``close()`` can end reads a consumer abandoned.
+
+    Each read opens its own connection (reads may interleave); this is the one place that
+    remembers them, thread-safely.
+    """
+
+    def __init__(self, closer: Callable[[C], None]) -> None:
+        self._closer = closer
+        self._open: list[C] = []
+        self._lock = threading.Lock()
+
+    def add(self, conn: C) -> C:
+        with self._lock:
+            self._open.append(conn)
+        return conn
+
+    def release(self, conn: C) -> None:
+        """Forget and close one connection (its read finished or failed)."""
+        with self._lock:
+            self._open = [c for c in self._open if c is not conn]
+        self._closer(conn)
+
+    def close_all(self) -> None:
+        """Close every connection still open."""
+        with self._lock:
+            conns, self._open = self._open, []
+        for conn in conns:
+            self._closer(conn)

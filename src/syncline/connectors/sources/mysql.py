@@ -8,7 +8,6 @@ in a read-only session in UTC.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from typing import Any, ClassVar, Self
 
@@ -21,6 +20,7 @@ from pymysql.constants import FIELD_TYPE
 from syncline.connectors.base import CheckResult, Column, SourceError
 from syncline.connectors.sources._common import (
     Converter,
+    OpenConnections,
     batch_from_rows,
     check_batch_rows,
     columns_from_schema,
@@ -128,8 +128,7 @@ class MySQLSource:
     def __init__(self, config: MySQLConfig) -> None:
         self.config = config
         self._label = f"MySQL {config.host}:{config.port}/{config.database}"
-        self._open: set[pymysql.Connection[Any]] = set()
-        self._lock = threading.Lock()
+        self._conns: OpenConnections[pymysql.Connection[Any]] = OpenConnections(_abandon)
 
     def _connect(self) -> pymysql.Connection[Any]:
         """A new unbuffered connection: read-only, UTC, and patient with slow consumers.
@@ -160,14 +159,10 @@ class MySQLSource:
         except pymysql.Error as exc:
             conn.close()
             raise self._error(exc, connecting=True) from exc
-        with self._lock:
-            self._open.add(conn)
-        return conn
+        return self._conns.add(conn)
 
     def _release(self, conn: pymysql.Connection[Any]) -> None:
-        with self._lock:
-            self._open.discard(conn)
-        _abandon(conn)
+        self._conns.release(conn)
 
     def _error(self, exc: pymysql.Error, *, connecting: bool = False) -> SourceError:
         """A SourceError carrying the server's message; connection-level failures retry."""
@@ -252,10 +247,7 @@ class MySQLSource:
 
     def close(self) -> None:
         """Close every connection still open (a read abandoned by its consumer, for one)."""
-        with self._lock:
-            conns, self._open = list(self._open), set()
-        for conn in conns:
-            _abandon(conn)
+        self._conns.close_all()
 
     def __enter__(self) -> Self:
         return self

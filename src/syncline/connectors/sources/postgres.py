@@ -11,7 +11,6 @@ several threads, and a model's SQL cannot change the warehouse.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal, Self
 
@@ -25,6 +24,7 @@ from syncline.connectors.base import CheckResult, Column, SourceError
 from syncline.connectors.sources import _pg_adbc
 from syncline.connectors.sources._common import (
     Converter,
+    OpenConnections,
     batch_from_rows,
     check_batch_rows,
     columns_from_schema,
@@ -134,8 +134,7 @@ class PostgresSource:
     def __init__(self, config: PostgresConfig) -> None:
         self.config = config
         self._label = config.label()
-        self._open: set[psycopg.Connection[Any]] = set()
-        self._lock = threading.Lock()
+        self._conns: OpenConnections[psycopg.Connection[Any]] = OpenConnections(lambda c: c.close())
 
     def _connect(self) -> psycopg.Connection[Any]:
         """A new connection in UTC, read-only, with JSON/UUID/... loaded as plain text.
@@ -157,14 +156,10 @@ class PostgresSource:
         except psycopg.Error as exc:
             conn.close()
             raise self._error(exc) from exc
-        with self._lock:
-            self._open.add(conn)
-        return conn
+        return self._conns.add(conn)
 
     def _release(self, conn: psycopg.Connection[Any]) -> None:
-        with self._lock:
-            self._open.discard(conn)
-        conn.close()
+        self._conns.release(conn)
 
     def _error(self, exc: psycopg.Error) -> SourceError:
         """A SourceError carrying the server's message; lost connections are retryable."""
@@ -257,10 +252,7 @@ class PostgresSource:
 
     def close(self) -> None:
         """Close every connection still open (a read abandoned by its consumer, for one)."""
-        with self._lock:
-            conns, self._open = list(self._open), set()
-        for conn in conns:
-            conn.close()
+        self._conns.close_all()
 
     def __enter__(self) -> Self:
         return self

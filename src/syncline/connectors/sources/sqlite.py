@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sqlite3
-import threading
 from collections.abc import Iterator
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from syncline.connectors.base import CheckResult, Column, SourceError
 from syncline.connectors.sources._common import (
     Converter,
+    OpenConnections,
     as_text,
     batch_from_rows,
     check_batch_rows,
@@ -152,8 +152,7 @@ class SQLiteSource:
     def __init__(self, config: SQLiteConfig) -> None:
         self.config = config
         self._label = f"SQLite {config.path}"
-        self._open: set[sqlite3.Connection] = set()
-        self._lock = threading.Lock()
+        self._conns: OpenConnections[sqlite3.Connection] = OpenConnections(lambda c: c.close())
 
     def _connect(self) -> sqlite3.Connection:
         """A new read-only connection (one per call: sqlite3 connections stay in their thread).
@@ -170,14 +169,10 @@ class SQLiteSource:
             )
         except sqlite3.Error as exc:
             raise SourceError(f"{self._label}: cannot open: {exc}", retryable=True) from exc
-        with self._lock:
-            self._open.add(conn)
-        return conn
+        return self._conns.add(conn)
 
     def _release(self, conn: sqlite3.Connection) -> None:
-        with self._lock:
-            self._open.discard(conn)
-        conn.close()
+        self._conns.release(conn)
 
     def _error(self, exc: sqlite3.Error) -> SourceError:
         # A locked database is the one failure that goes away by waiting.
@@ -267,10 +262,7 @@ class SQLiteSource:
 
     def close(self) -> None:
         """Close every connection still open (a read abandoned by its consumer, for one)."""
-        with self._lock:
-            conns, self._open = list(self._open), set()
-        for conn in conns:
-            conn.close()
+        self._conns.close_all()
 
     def __enter__(self) -> Self:
         return self

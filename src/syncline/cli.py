@@ -198,21 +198,22 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="Runs executed at once.")] = 4,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
-    """Execute pending runs (any number of workers, on any machines, sharing one store).
+    """Execute runs (any number of workers, on any machines, sharing one store).
 
-    Runs are claimed from the metadata store with row locks, so a run executes on exactly
-    one worker; heartbeats let the others notice a dead worker and resume its run.
+    On PostgreSQL runs arrive as procrastinate jobs; on SQLite they are claimed from the store
+    with conditional updates. Either way a run executes on exactly one worker, and heartbeats
+    let the others notice a dead worker and resume its run.
     """
-    from syncline.execution.embedded import EmbeddedExecutor
+    from syncline.execution.hooks import make_executor
 
     _setup_logging(log_level)
     with _context() as ctx:
-        executor = EmbeddedExecutor(ctx, workers=concurrency)
-        ctx.queue = executor
+        executor = make_executor(ctx, workers=concurrency)
         executor.start()
-        console.print(f"worker {executor.executor_id} started ({concurrency} slots)")
+        backend = ctx.settings.resolved_backend()
+        console.print(f"worker {executor.executor_id} started ({concurrency} slots, {backend})")
         _wait_for_signal()
-        console.print("stopping: letting running runs reach their end")
+        console.print("stopping: running runs stop at their next batch and go back to pending")
         executor.stop()
 
 

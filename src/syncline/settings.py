@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,12 +27,21 @@ class Settings(BaseSettings):
     heartbeat_interval: float = 5.0
     scheduler_interval: float = 5.0
     batch_rows: int = 50_000
+    # auto: procrastinate when the metadata store is PostgreSQL, embedded for SQLite.
+    execution_backend: Literal["auto", "embedded", "procrastinate"] = "auto"
 
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL of the metadata store (SQLite in ``data_dir`` by default)."""
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'syncline.db').resolve()}"
+
+    def resolved_backend(self) -> Literal["embedded", "procrastinate"]:
+        """Which executor runs syncs (see docs/operations.md)."""
+        if self.execution_backend != "auto":
+            return self.execution_backend
+        url = self.resolved_database_url()
+        return "procrastinate" if url.startswith("postgresql") else "embedded"
 
     def ensure_data_dir(self) -> Path:
         """Create the data directory if needed and return it."""

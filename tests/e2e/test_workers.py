@@ -7,10 +7,8 @@ identical to the model with no record applied twice.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,36 +18,23 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from syncline.execution.queue import NullQueue
-from syncline.services.context import AppContext, build_context
+from syncline.services.context import AppContext
 from syncline.services.runs import trigger_run
-from syncline.settings import Settings
-from syncline.store.db import upgrade
-from syncline.store.tables import Destination, Model, Source, Sync, SyncRun, Workspace
+from syncline.store.tables import Destination, Model, RunShard, Source, Sync, SyncRun, Workspace
+from tests.e2e.conftest import pg_store, spawn, stop
 
 pytestmark = pytest.mark.e2e
-SECRET = "e2e-secret-key"
-SYNCLINE = str(Path(sys.executable).parent / "syncline")
 
 
 @pytest.fixture
 def store(tmp_path: Path, pg_database: str) -> Iterator[tuple[AppContext, dict[str, str]]]:
-    url = pg_database.replace("postgresql://", "postgresql+psycopg://")
-    env = {
-        **os.environ,
-        "SYNCLINE_DATABASE_URL": url,
-        "SYNCLINE_SECRET_KEY": SECRET,
-        "SYNCLINE_DATA_DIR": str(tmp_path / "data"),
-        "SYNCLINE_HEARTBEAT_INTERVAL": "0.5",
-        "SYNCLINE_HEARTBEAT_TIMEOUT": "4",
-        "SYNCLINE_BATCH_ROWS": "5000",
-    }
-    upgrade(url)
-    ctx = build_context(Settings(data_dir=tmp_path / "lead", database_url=url, secret_key=SECRET))
-    try:
-        yield ctx, env
-    finally:
-        ctx.dispose()
+    yield from pg_store(
+        tmp_path,
+        pg_database,
+        SYNCLINE_HEARTBEAT_INTERVAL="0.5",
+        SYNCLINE_HEARTBEAT_TIMEOUT="4",
+        SYNCLINE_BATCH_ROWS="5000",
+    )
 
 
 def _workspace_and_source(ctx: AppContext, warehouse: Path) -> tuple[str, str]:
@@ -116,41 +101,21 @@ def _sync(
 def _trigger(ctx: AppContext, ws: str, sync_id: str) -> str:
     with ctx.sessions() as s:
         run, created = trigger_run(
-            s, queue=NullQueue(), workspace_id=ws, sync_id=sync_id, triggered_by="e2e"
+            s, queue=ctx.queue, workspace_id=ws, sync_id=sync_id, triggered_by="e2e"
         )
         assert created
         return run.id
 
 
 def _workers(env: dict[str, str], n: int, log_dir: Path) -> list[subprocess.Popen[bytes]]:
-    procs = []
-    for i in range(n):
-        log = open(log_dir / f"worker{i}.log", "wb")  # noqa: SIM115 - closed with the process
-        procs.append(
-            subprocess.Popen(
-                [SYNCLINE, "worker", "--concurrency", "3"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-    return procs
+    return [
+        spawn(["worker", "--concurrency", "3"], env, log_dir / f"worker{i}.log") for i in range(n)
+    ]
 
 
 def _runs(ctx: AppContext) -> list[SyncRun]:
     with ctx.sessions() as s:
         return list(s.scalars(sa.select(SyncRun)))
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
 
 
 def test_fifty_syncs_complete_exactly_once_on_two_workers(
@@ -192,7 +157,7 @@ def test_fifty_syncs_complete_exactly_once_on_two_workers(
                 ).fetchone() == (100 + i, 100 + i)
         assert all(r.rows_synced == r.summary["model_rows"] for r in runs)
     finally:
-        _stop(procs)
+        stop(procs)
         drop_pg_database(dest_db)
 
 
@@ -253,5 +218,75 @@ def test_killed_worker_run_is_resumed_by_another(
                 "SELECT count(*) FROM big WHERE v <> 'value-' || id"
             ).fetchone() == (0,)
     finally:
-        _stop([victim, *survivor])
+        stop([victim, *survivor])
+        drop_pg_database(dest_db)
+
+
+def test_fan_out_shards_of_a_killed_worker_are_resumed(
+    store: tuple[AppContext, dict[str, str]], tmp_path: Path, pg_server: str
+) -> None:
+    """Four shards over two worker processes; one is SIGKILLed while loading its shards."""
+    ctx, env = store
+    from tests.conftest import create_pg_database, drop_pg_database
+
+    dest_db = create_pg_database("syncline_dest")
+    dsn = f"{pg_server}/{dest_db}"
+    wh = tmp_path / "wh.duckdb"
+    rows = 400_000
+    con = duckdb.connect(str(wh))
+    con.execute(f"CREATE TABLE fan AS SELECT r AS id, 'value-' || r AS v FROM range({rows}) x(r)")
+    con.close()
+    ws, src = _workspace_and_source(ctx, wh)
+    sync_id = _sync(ctx, ws, src, table="fan", dsn=dsn, mode="insert", config={"batch_size": 5000})
+    with ctx.sessions.begin() as s:
+        sync = s.get(Sync, sync_id)
+        assert sync is not None
+        sync.execution_mode = "fan_out_entity"
+        sync.execution_config = {"shards": 4}
+    run_id = _trigger(ctx, ws, sync_id)
+    procs = _workers(env, 2, tmp_path)
+    victim, other = procs
+    replacement: list[subprocess.Popen[bytes]] = []
+    try:
+        deadline = time.monotonic() + 120
+        victim_shards: list[RunShard] = []
+        while time.monotonic() < deadline:
+            with ctx.sessions() as s:
+                shards = list(s.scalars(sa.select(RunShard).where(RunShard.run_id == run_id)))
+            victim_shards = [
+                sh
+                for sh in shards
+                if sh.status == "running"
+                and (sh.executor_id or "").split(":")[1] == str(victim.pid)
+                and sh.rows_synced >= 10_000
+            ]
+            if victim_shards:
+                break
+            time.sleep(0.05)
+        assert victim_shards, "the victim should be loading a shard when it is killed"
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        replacement = _workers(env, 1, tmp_path)
+        deadline = time.monotonic() + 180
+        run = None
+        while time.monotonic() < deadline:
+            with ctx.sessions() as s:
+                run = s.get(SyncRun, run_id)
+            if run is not None and run.status in ("completed", "failed", "cancelled"):
+                break
+            time.sleep(0.3)
+        assert run is not None and run.status == "completed", run and run.error_message
+        with ctx.sessions() as s:
+            shards = list(s.scalars(sa.select(RunShard).where(RunShard.run_id == run_id)))
+        assert {sh.status for sh in shards} == {"completed"}
+        resumed = [sh for sh in shards if sh.id in {v.id for v in victim_shards}]
+        assert resumed and all(sh.attempts == 2 for sh in resumed)
+        assert rows - 4 * 5000 <= run.rows_synced <= rows
+        with psycopg.connect(dsn) as conn:  # insert mode: not one record applied twice
+            assert conn.execute("SELECT count(*), count(DISTINCT id) FROM fan").fetchone() == (
+                rows,
+                rows,
+            )
+    finally:
+        stop([victim, other, *replacement])
         drop_pg_database(dest_db)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from syncline.store.db import is_up_to_date, make_engine, upgrade
+from syncline.store.db import include_object, is_up_to_date, make_engine, upgrade
 from syncline.store.tables import Base
 
 
@@ -19,7 +19,10 @@ def _assert_no_drift(url: str) -> None:
     try:
         assert is_up_to_date(engine)
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"include_object": include_object}),
+                Base.metadata,
+            )
         assert diff == [], diff
     finally:
         engine.dispose()

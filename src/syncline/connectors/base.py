@@ -120,6 +120,13 @@ class RunInfo:
     key_field: str
     fields: list[str]
     work_dir: str | None = None
+    # Set when one shard of a fan-out run writes: names per-shard artefacts apart.
+    part: str = ""
+
+    @property
+    def writer_id(self) -> str:
+        """The run id, plus the shard when several workers write one run side by side."""
+        return f"{self.run_id}-{self.part}" if self.part else self.run_id
 
 
 @dataclass

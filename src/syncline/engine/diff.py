@@ -170,6 +170,37 @@ class Differ:
         self.counts.snapshot_rows = n
         return n
 
+    def restrict_to_shard(self, primary_key: str, index: int, count: int) -> None:
+        """Keep only the keys of shard ``index`` of ``count`` in the model and the snapshot.
+
+        The shard of a key is the MD5 of its text modulo ``count``: portable across DuckDB
+        versions, so workers on different machines agree on it. Duplicate keys stay together;
+        NULL keys go to shard 0, which rejects them once.
+        """
+
+        def shard_of(col: str) -> str:
+            return f"coalesce(md5_number_lower(CAST({col} AS VARCHAR)) % {int(count)}, 0)"
+
+        self.con.execute(
+            f"DELETE FROM model WHERE {shard_of(quote_ident(primary_key))} <> ?", [index]
+        )
+        self.con.execute(
+            f"CREATE OR REPLACE TABLE snap_shard AS SELECT pk, row_hash FROM snap "
+            f"WHERE {shard_of('pk')} = ?",
+            [index],
+        )
+        self._drop_snap()
+        self.con.execute("ALTER TABLE snap_shard RENAME TO snap")
+        if self._snapshot_arrow is not None:
+            self.con.unregister("__snapshot")
+            self._snapshot_arrow = None
+        self.counts.model_rows = int(
+            self.con.execute("SELECT count(*) FROM model").fetchall()[0][0]
+        )
+        self.counts.snapshot_rows = int(
+            self.con.execute("SELECT count(*) FROM snap").fetchall()[0][0]
+        )
+
     # -- classification ------------------------------------------------------------------
 
     def classify(

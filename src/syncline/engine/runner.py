@@ -51,6 +51,19 @@ class DeleteGuardError(Exception):
     """A mirror run would delete too much; nothing was deleted."""
 
 
+@dataclass(frozen=True)
+class ShardRef:
+    """Which hash partition of a fan-out run this execution covers."""
+
+    id: str
+    index: int
+    count: int
+
+    @property
+    def label(self) -> str:
+        return f"s{self.index + 1}of{self.count}"
+
+
 @dataclass
 class RunSpec:
     run: SyncRun
@@ -134,6 +147,7 @@ def prepare_diff(
     full: bool,
     work_dir: Path,
     closers: list[Callable[[], None]],
+    shard: ShardRef | None = None,
 ) -> PreparedDiff:
     """Extract the model, compile the mapping and classify rows (no writes anywhere).
 
@@ -158,6 +172,8 @@ def prepare_diff(
     )
     mapping = compile_mapping(mappings, primary_key=sync.primary_key, model_columns=columns)
     differ.load_snapshot(snapshot_store(ctx).segments(sync.id))
+    if shard is not None:
+        differ.restrict_to_shard(sync.primary_key, shard.index, shard.count)
     hwm = sync.high_water_mark if mode == SyncMode.APPEND else None
     if hwm and hwm not in columns:
         raise MappingError(f"high_water_mark column {hwm!r} is not in the model")
@@ -173,18 +189,24 @@ def execute_run(
     run_id: str,
     *,
     on_batch: Callable[[], None] | None = None,
+    shard: ShardRef | None = None,
 ) -> RunOutcome:
-    """Execute a claimed run and return how it ended (the caller records it)."""
+    """Execute a claimed run (or one shard of it) and return how it ended.
+
+    The caller records the outcome: on the run, or on the shard for a fan-out run.
+    """
     started = time.monotonic()
     summary: dict[str, Any] = {"phase": "starting"}
     work_dir = ctx.settings.data_dir / "work" / run_id
+    if shard is not None:
+        work_dir = work_dir / shard.label
     try:
         spec = load_spec(ctx, run_id)
     except LookupError as exc:
         return RunOutcome(
             RunStatus.FAILED, ResultClass.FAILURE, ReasonCode.CONFIG_ERROR.value, str(exc)
         )
-    runner = _Runner(ctx, spec, work_dir, summary, on_batch)
+    runner = _Runner(ctx, spec, work_dir, summary, on_batch, shard)
     runner.started = started
     try:
         return runner.run()
@@ -239,8 +261,10 @@ class _Runner:
         work_dir: Path,
         summary: dict[str, Any],
         on_batch: Callable[[], None] | None,
+        shard: ShardRef | None = None,
     ) -> None:
         self.ctx = ctx
+        self.shard = shard
         self.spec = spec
         self.work_dir = work_dir
         self.summary = summary
@@ -298,6 +322,7 @@ class _Runner:
                 rows_synced=self.loader.stats.acked_total,
                 rows_failed=self.rejected + self.loader.stats.failed_total,
                 summary=json_safe(self.summary),
+                shard_id=self.shard.id if self.shard else None,
             )
         if self.on_batch:
             self.on_batch()
@@ -321,6 +346,7 @@ class _Runner:
             full=full,
             work_dir=self.work_dir,
             closers=self._closers,
+            shard=self.shard,
         )
         self.differ = differ = prepared.differ
         mapping, counts, hwm, mark = prepared.mapping, prepared.counts, prepared.hwm, prepared.mark
@@ -347,6 +373,7 @@ class _Runner:
                 key_field=mapping.key_field,
                 fields=mapping.destination_fields,
                 work_dir=str(self.work_dir),
+                part=self.shard.label if self.shard else "",
             )
         )
         self.loader = loader = BatchLoader(
@@ -394,14 +421,9 @@ class _Runner:
                 delta.replace_schema_metadata({"hash_probe": self.differ.probe}),
                 run_id=self.spec.run.id,
             )
-        segments = self.snapshots.segments(sync.id)
-        deltas = [s for s in segments if s.kind == "delta"]
-        delta_rows = sum(s.table.num_rows for s in deltas)
-        base_rows = sum(s.table.num_rows for s in segments if s.kind == "base")
-        if len(deltas) >= 20 or delta_rows > 0.2 * max(base_rows, 1):
-            self.snapshots.compact(
-                sync.id, self.differ.merged_snapshot(segments), run_id=self.spec.run.id
-            )
+        if self.shard is not None:
+            return  # shards run side by side: the run's finaliser compacts (no HWM in fan-out)
+        compact_if_due(self.snapshots, sync.id, self.spec.run.id, self.differ)
         if hwm:
             new_mark = self._new_mark(hwm)
             if new_mark is not None and new_mark != mark:
@@ -427,6 +449,20 @@ class _Runner:
                        END FROM cand"""
         ).fetchall()
         return json_safe(row[0][0]) if row else None
+
+
+def compact_if_due(snapshots: SnapshotStore, sync_id: str, run_id: str, differ: Differ) -> None:
+    """Fold the deltas into a new base once they are many or large (reads stay fast).
+
+    Only when no other execution of the sync writes: at the end of a run, or of a fan-out
+    run's last shard.
+    """
+    segments = snapshots.segments(sync_id)
+    deltas = [s for s in segments if s.kind == "delta"]
+    delta_rows = sum(s.table.num_rows for s in deltas)
+    base_rows = sum(s.table.num_rows for s in segments if s.kind == "base")
+    if len(deltas) >= 20 or delta_rows > 0.2 * max(base_rows, 1):
+        snapshots.compact(sync_id, differ.merged_snapshot(segments), run_id=run_id)
 
 
 def _key_table(key_field: str, keys: list[str]) -> pa.Table:

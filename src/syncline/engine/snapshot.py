@@ -16,6 +16,8 @@ from __future__ import annotations
 import io
 import os
 import re
+import time
+import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.store.tables import SnapshotSegment
@@ -71,7 +74,11 @@ def delta_table(
 
 
 class SnapshotStore(ABC):
-    """Where one sync's snapshot segments live. Only one run per sync writes at a time."""
+    """Where one sync's snapshot segments live.
+
+    One run per sync writes at a time; the shards of a fan-out run append deltas side by
+    side (disjoint keys), so ``append`` must be safe with concurrent writers.
+    """
 
     @abstractmethod
     def segments(self, sync_id: str) -> list[Segment]:
@@ -134,16 +141,25 @@ class FileSnapshotStore(SnapshotStore):
     def append(self, sync_id: str, kind: str, table: pa.Table, *, run_id: str | None) -> int:
         d = self._dir(sync_id)
         d.mkdir(parents=True, exist_ok=True)
-        listing = self._listing(sync_id)
-        seq = (listing[-1][0] + 1) if listing else 1
-        final = d / f"{seq:012d}.{kind}.parquet"
-        tmp = d / f".{seq:012d}.{kind}.tmp"
+        tmp = d / f".{uuid.uuid4().hex}.{kind}.tmp"
         data = _to_parquet(table)
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        # Shards of a fan-out run append side by side: link() publishes the segment under the
+        # next free number atomically and fails if another writer took it; then try the next.
+        try:
+            while True:
+                listing = self._listing(sync_id)
+                seq = (listing[-1][0] + 1) if listing else 1
+                try:
+                    os.link(tmp, d / f"{seq:012d}.{kind}.parquet")
+                    break
+                except FileExistsError:
+                    continue
+        finally:
+            tmp.unlink(missing_ok=True)
         dir_fd = os.open(d, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
@@ -184,24 +200,31 @@ class DatabaseSnapshotStore(SnapshotStore):
 
     def append(self, sync_id: str, kind: str, table: pa.Table, *, run_id: str | None) -> int:
         data = _to_parquet(table)
-        with self.sessions.begin() as s:
-            last = s.scalar(
-                sa.select(sa.func.max(SnapshotSegment.seq)).where(
-                    SnapshotSegment.sync_id == sync_id
-                )
-            )
-            seq = (last or 0) + 1
-            s.add(
-                SnapshotSegment(
-                    sync_id=sync_id,
-                    seq=seq,
-                    kind=kind,
-                    run_id=run_id,
-                    rows=table.num_rows,
-                    data=data,
-                )
-            )
-        return seq
+        # Shards of a fan-out run append side by side: the unique (sync_id, seq) lets one
+        # writer have a number; the other takes the next one.
+        for attempt in range(100):
+            try:
+                with self.sessions.begin() as s:
+                    last = s.scalar(
+                        sa.select(sa.func.max(SnapshotSegment.seq)).where(
+                            SnapshotSegment.sync_id == sync_id
+                        )
+                    )
+                    seq = (last or 0) + 1
+                    s.add(
+                        SnapshotSegment(
+                            sync_id=sync_id,
+                            seq=seq,
+                            kind=kind,
+                            run_id=run_id,
+                            rows=table.num_rows,
+                            data=data,
+                        )
+                    )
+                return seq
+            except IntegrityError:
+                time.sleep(0.01 * (attempt + 1))
+        raise RuntimeError(f"could not append a snapshot segment of sync {sync_id}")
 
     def prune(self, sync_id: str, before_seq: int) -> None:
         with self.sessions.begin() as s:

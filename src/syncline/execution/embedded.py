@@ -9,36 +9,26 @@ Everything it needs is in the store, so a restart picks up where the last proces
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
-import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from syncline.domain.enums import RunStatus
-from syncline.engine.load import WorkerStopping
-from syncline.engine.runner import execute_run
-from syncline.execution.lifecycle import (
-    RunOutcome,
-    claim_next_run,
-    finish_run,
-    heartbeat,
-    reap_stale_runs,
-    release_run,
-    resume_after_timeout,
+from syncline.execution.fanout import claim_next_shard
+from syncline.execution.lifecycle import claim_next_run
+from syncline.execution.work import (
+    execute_claimed_run,
+    execute_claimed_shard,
+    maintenance_interval,
+    new_executor_id,
+    reap_once,
 )
 from syncline.services.context import AppContext
-from syncline.store.tables import SyncRun
+from syncline.store.tables import RunShard, SyncRun
 
 log = logging.getLogger(__name__)
-
-
-def new_executor_id() -> str:
-    """Identifies one worker process in run rows: host, pid and a random suffix."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class EmbeddedExecutor:
@@ -63,6 +53,9 @@ class EmbeddedExecutor:
     def enqueue(self, session: Session, run: SyncRun) -> None:
         self._wake.set()
 
+    def enqueue_shard(self, session: Session, shard: RunShard) -> None:
+        self._wake.set()
+
     def start(self) -> None:
         for target, name in (
             (self._dispatch, "syncline-dispatch"),
@@ -85,69 +78,42 @@ class EmbeddedExecutor:
             if not self._slots.acquire(timeout=self.poll_interval):
                 continue
             try:
-                run_id = claim_next_run(self.ctx.sessions, executor_id=self.executor_id)
+                work = self._claim()
             except Exception:
                 log.exception("claiming a run failed")
-                run_id = None
-            if run_id is None:
+                work = None
+            if work is None:
                 self._slots.release()
                 self._wake.wait(self.poll_interval)
                 self._wake.clear()
                 continue
-            fut = self._pool.submit(self._execute, run_id)
+            fut = self._pool.submit(self._execute, work)
             fut.add_done_callback(lambda _f: self._slots.release())
 
-    def _execute(self, run_id: str) -> None:
-        stop_beat = threading.Event()
-        interval = self.ctx.settings.heartbeat_interval
+    def _claim(self) -> Callable[[], None] | None:
+        """Shards of a running fan-out run first (they finish a run), then pending runs."""
+        shard = claim_next_shard(self.ctx.sessions, executor_id=self.executor_id)
+        if shard is not None:
+            run_id, ref = shard
+            return lambda: execute_claimed_shard(
+                self.ctx, run_id, ref, executor_id=self.executor_id, should_stop=self._stop.is_set
+            )
+        claimed = claim_next_run(self.ctx.sessions, executor_id=self.executor_id)
+        if claimed is None:
+            return None
+        return lambda: execute_claimed_run(
+            self.ctx, claimed, executor_id=self.executor_id, should_stop=self._stop.is_set
+        )
 
-        def beat() -> None:
-            while not stop_beat.wait(interval):
-                try:
-                    heartbeat(self.ctx.sessions, run_id, executor_id=self.executor_id)
-                except Exception:
-                    log.exception("heartbeat of run %s failed", run_id)
-
-        beater = threading.Thread(target=beat, name=f"heartbeat-{run_id[:8]}", daemon=True)
-        beater.start()
+    def _execute(self, work: Callable[[], None]) -> None:
         try:
-            try:
-                outcome = execute_run(self.ctx, run_id, on_batch=self._check_stopping)
-            except WorkerStopping:
-                release_run(self.ctx.sessions, run_id, executor_id=self.executor_id)
-                log.info("run %s handed back: this worker is stopping", run_id)
-                return
-            if finish_run(self.ctx.sessions, run_id, outcome, executor_id=self.executor_id):
-                self._after(run_id, outcome)
-            log.info("run %s ended %s (%s)", run_id, outcome.status, outcome.reason_code)
-        except Exception:
-            log.exception("run %s could not be recorded", run_id)
+            work()
         finally:
-            stop_beat.set()
-            beater.join()
-            self._wake.set()  # a chained or queued run may now be claimable
-
-    def _check_stopping(self) -> None:
-        if self._stop.is_set():
-            raise WorkerStopping()
-
-    def _after(self, run_id: str, outcome: RunOutcome) -> None:
-        """Chained syncs run after a successful upstream run."""
-        if outcome.status != RunStatus.COMPLETED:
-            return
-        from syncline.scheduler.tick import fire_dependents
-
-        with self.ctx.sessions() as s:
-            run = s.get(SyncRun, run_id)
-            sync_id = run.sync_id if run else None
-        if sync_id:
-            fire_dependents(self.ctx, sync_id=sync_id)
+            self._wake.set()  # a chained or queued run, or a shard, may now be claimable
 
     def _reap(self) -> None:
-        timeout = self.ctx.settings.heartbeat_timeout
-        while not self._stop.wait(min(timeout / 4, 15.0)):
+        while not self._stop.wait(maintenance_interval(self.ctx)):
             try:
-                for run_id in reap_stale_runs(self.ctx.sessions, timeout_seconds=timeout):
-                    resume_after_timeout(self.ctx, run_id)
+                reap_once(self.ctx, executor_id=self.executor_id)
             except Exception:
                 log.exception("reaping stale runs failed")

@@ -15,7 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.domain.enums import ReasonCode, ResultClass, RunMode, RunStatus, SyncStatus
-from syncline.store.tables import Sync, SyncRun, utcnow
+from syncline.execution.queue import JobQueue
+from syncline.store.tables import RunShard, Sync, SyncRun, utcnow
+
+# executor_id of a fan-out run while its shards work: the shards heartbeat, not the run.
+FAN_OUT_EXECUTOR = "fan-out"
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +76,18 @@ def _claim(s: Session, run_id: str, executor_id: str) -> bool:
     return bool(res.rowcount)  # type: ignore[attr-defined]
 
 
-def release_run(sessions: sessionmaker[Session], run_id: str, *, executor_id: str) -> bool:
+def release_run(
+    sessions: sessionmaker[Session],
+    run_id: str,
+    *,
+    executor_id: str,
+    queue: JobQueue | None = None,
+) -> bool:
     """Hand a running run back to the queue (a worker shutting down); any worker resumes it.
 
     Safe because everything committed is in the snapshot: the next attempt at it diffs again
-    and sends only what was not acknowledged.
+    and sends only what was not acknowledged. With a job queue the new job is enqueued in
+    the same transaction that makes the run pending again.
     """
     with sessions.begin() as s:
         res = s.execute(
@@ -88,7 +99,13 @@ def release_run(sessions: sessionmaker[Session], run_id: str, *, executor_id: st
             )
             .values(status=RunStatus.PENDING.value, executor_id=None, updated_at=utcnow())
         )
-        return bool(res.rowcount)  # type: ignore[attr-defined]
+        if not res.rowcount:  # type: ignore[attr-defined]
+            return False
+        if queue is not None:
+            run = s.get(SyncRun, run_id)
+            assert run is not None
+            queue.enqueue(s, run)
+        return True
 
 
 def heartbeat(sessions: sessionmaker[Session], run_id: str, *, executor_id: str) -> bool:
@@ -120,8 +137,32 @@ def report_progress(
     rows_synced: int,
     rows_failed: int,
     summary: dict[str, Any],
+    shard_id: str | None = None,
 ) -> None:
+    """Live counts for the API; a fan-out shard reports on its row and the run shows the sum."""
     with sessions.begin() as s:
+        if shard_id is not None:
+            s.execute(
+                sa.update(RunShard)
+                .where(RunShard.id == shard_id)
+                .values(
+                    rows_synced=RunShard.rows_carried + rows_synced,
+                    rows_failed=rows_failed,
+                    summary=summary,
+                )
+            )
+            totals = s.execute(
+                sa.select(
+                    sa.func.coalesce(sa.func.sum(RunShard.rows_synced), 0),
+                    sa.func.coalesce(sa.func.sum(RunShard.rows_failed), 0),
+                ).where(RunShard.run_id == run_id)
+            ).one()
+            s.execute(
+                sa.update(SyncRun)
+                .where(SyncRun.id == run_id)
+                .values(rows_synced=totals[0], rows_failed=totals[1], updated_at=utcnow())
+            )
+            return
         s.execute(
             sa.update(SyncRun)
             .where(SyncRun.id == run_id)
@@ -197,6 +238,7 @@ def reap_stale_runs(
         stale = s.scalars(
             sa.select(SyncRun.id).where(
                 SyncRun.status == RunStatus.RUNNING.value,
+                sa.or_(SyncRun.executor_id.is_(None), SyncRun.executor_id != FAN_OUT_EXECUTOR),
                 sa.or_(SyncRun.last_heartbeat_at.is_(None), SyncRun.last_heartbeat_at < cutoff),
             )
         ).all()
@@ -216,6 +258,7 @@ def reap_stale_runs(
                 .where(
                     SyncRun.id == run_id,
                     SyncRun.status == RunStatus.RUNNING.value,
+                    sa.or_(SyncRun.executor_id.is_(None), SyncRun.executor_id != FAN_OUT_EXECUTOR),
                     sa.or_(SyncRun.last_heartbeat_at.is_(None), SyncRun.last_heartbeat_at < cutoff),
                 )
                 .values(

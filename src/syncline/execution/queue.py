@@ -10,7 +10,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from syncline.store.tables import SyncRun
+from syncline.store.tables import RunShard, SyncRun
 
 
 class JobQueue(Protocol):
@@ -18,9 +18,16 @@ class JobQueue(Protocol):
         """Schedule ``run`` for execution; called before the creating transaction commits."""
         ...
 
+    def enqueue_shard(self, session: Session, shard: RunShard) -> None:
+        """Schedule one shard of a fan-out run, in the transaction that makes it pending."""
+        ...
+
 
 class NullQueue:
     """Records nothing: pending runs wait in the store until an executor polls for them."""
 
     def enqueue(self, session: Session, run: SyncRun) -> None:
+        return None
+
+    def enqueue_shard(self, session: Session, shard: RunShard) -> None:
         return None

@@ -37,9 +37,16 @@ def build_context(settings: Settings) -> AppContext:
     settings.ensure_data_dir()
     engine = make_engine(settings.resolved_database_url())
     key = load_or_create_key(settings.secret_key, settings.data_dir)
-    return AppContext(
+    ctx = AppContext(
         settings=settings,
         engine=engine,
         sessions=make_sessionmaker(engine),
         secrets=SecretBox(key),
     )
+    if settings.resolved_backend() == "procrastinate":
+        if not ctx.is_postgres:
+            raise ValueError("SYNCLINE_EXECUTION_BACKEND=procrastinate needs a PostgreSQL store")
+        from syncline.execution.procrastinate import ProcrastinateQueue
+
+        ctx.queue = ProcrastinateQueue(settings.resolved_database_url())
+    return ctx

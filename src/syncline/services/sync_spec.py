@@ -124,6 +124,15 @@ class AlertAttribute(BaseModel):
     send_for: Literal["first_time", "every_time"] | None = None
 
 
+def _check_execution_config(value: Any) -> Any:
+    """``shards`` (fan-out execution modes) must be a whole number from 1 to 64."""
+    if isinstance(value, dict) and "shards" in value:
+        n = value["shards"]
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 64:
+            raise ValueError("execution_config.shards must be an integer from 1 to 64")
+    return value
+
+
 def _check_schedule(value: Any) -> Any:
     if value is not None:
         parse_schedule(value)  # ValueError -> one 422 at "schedule" with the parser's message
@@ -163,6 +172,11 @@ class SyncSpec(StorableModel):
     @classmethod
     def _parsable_schedule(cls, value: Any) -> Any:
         return _check_schedule(value)
+
+    @field_validator("execution_config", mode="after")
+    @classmethod
+    def _valid_execution_config(cls, value: Any) -> Any:
+        return _check_execution_config(value)
 
 
 class SyncPatch(PatchModel):
@@ -208,3 +222,8 @@ class SyncPatch(PatchModel):
     @classmethod
     def _parsable_schedule(cls, value: Any) -> Any:
         return _check_schedule(value)
+
+    @field_validator("execution_config", mode="after")
+    @classmethod
+    def _valid_execution_config(cls, value: Any) -> Any:
+        return _check_execution_config(value)

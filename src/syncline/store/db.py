@@ -60,6 +60,13 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Schema comparison ignores procrastinate's tables: its own schema manages them."""
+    return not (type_ == "table" and (name or "").startswith("procrastinate_"))
+
+
 def alembic_config(url: str) -> Config:
     """An Alembic config pointing at the packaged migrations, no alembic.ini needed."""
     cfg = Config()

@@ -239,6 +239,46 @@ class SyncRun(Base):
     summary: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
 
 
+class RunShard(Base):
+    """One hash partition of a fan-out run, executed by whichever worker claims it.
+
+    The run stays ``running`` while its shards work; it ends when every shard has, with the
+    shards' counts summed. A shard whose worker died goes back to pending and is resumed.
+    """
+
+    __tablename__ = "run_shards"
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "shard_index", name="uq_run_shards_index"),
+        sa.Index("ix_run_shards_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True, default=new_id)
+    run_id: Mapped[str] = mapped_column(
+        Id, sa.ForeignKey("sync_runs.id", ondelete="CASCADE"), nullable=False
+    )
+    sync_id: Mapped[str] = mapped_column(Id, nullable=False)
+    shard_index: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    shard_count: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    executor_id: Mapped[str | None] = mapped_column(sa.String(255))
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rows_synced: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, default=0)
+    # Rows acknowledged by earlier executions of this shard (a worker died or stopped).
+    rows_carried: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, default=0)
+    rows_failed: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, default=0)
+    result_class: Mapped[str | None] = mapped_column(sa.String(16))
+    result_reason_code: Mapped[str | None] = mapped_column(sa.String(64))
+    error_message: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+
 class RunRecord(Base):
     __tablename__ = "run_records"
     __table_args__ = (sa.Index("ix_run_records_run_status", "run_id", "status", "id"),)

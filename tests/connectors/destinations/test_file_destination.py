@@ -101,9 +101,17 @@ def test_each_run_writes_a_new_file(tmp_path: Path, fmt: str) -> None:
     assert sorted(p.name for p in (tmp_path / "s1").iterdir()) == sorted(
         [f"r1.{fmt}", f"r2.{fmt}", "r1.manifest.json", "r2.manifest.json"]
     )
+    # A run handed back by a stopping worker (or a fan-out shard resumed after its worker
+    # died) begins again under the same id: it continues in a new file and never overwrites
+    # what the run already acknowledged.
+    before = (tmp_path / "s1" / f"r1.{fmt}").read_bytes()
     again = open_dest(tmp_path, fmt)
-    with pytest.raises(DestinationError, match="already exists"):
-        begin(again, "r1")  # never overwrite what a run already acknowledged
+    begin(again, "r1")
+    write(again, Operation.UPSERT, rows(1))
+    again.finish(success=True)
+    assert (tmp_path / "s1" / f"r1.{fmt}").read_bytes() == before
+    assert read_back(tmp_path / "s1" / f"r1.2.{fmt}", fmt).num_rows == 1
+    assert json.loads((tmp_path / "s1" / "r1.2.manifest.json").read_text())["run_id"] == "r1"
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -151,12 +159,12 @@ def test_values_are_encoded_for_text_formats(tmp_path: Path) -> None:
     )
     for fmt in ("csv", "jsonl"):
         dest = open_dest(tmp_path, fmt)
-        dest.begin(RunInfo("s1", "r1", SyncMode.UPSERT, "id", table.column_names))
+        dest.begin(RunInfo("s1", f"r-{fmt}", SyncMode.UPSERT, "id", table.column_names))
         write(dest, Operation.UPSERT, table)
         dest.finish(success=True)
-    lines = (tmp_path / "s1" / "r1.csv").read_text().splitlines()
+    lines = (tmp_path / "s1" / "r-csv.csv").read_text().splitlines()
     assert lines[1] == '"upsert",1,"{""a"":[1,2]}","AP8=","",'
-    [record] = [json.loads(x) for x in (tmp_path / "s1" / "r1.jsonl").read_text().splitlines()]
+    [record] = [json.loads(x) for x in (tmp_path / "s1" / "r-jsonl.jsonl").read_text().splitlines()]
     assert record == {
         "_operation": "upsert",
         "id": 1,

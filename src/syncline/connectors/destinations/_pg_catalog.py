@@ -99,11 +99,19 @@ def create_table(
         )
         for name, type_ in columns.items()
     ]
-    conn.execute(
-        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
-            sql.Identifier(schema, table), sql.SQL(", ").join(defs)
+    with conn.transaction():
+        _lock_table_ddl(conn, schema, table)
+        conn.execute(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+                sql.Identifier(schema, table), sql.SQL(", ").join(defs)
+            )
         )
-    )
+
+
+def _lock_table_ddl(conn: Conn, schema: str, table: str) -> None:
+    """Serialise DDL on one table across writers (the shards of a fan-out run create it side
+    by side, and ``IF NOT EXISTS`` is not atomic in PostgreSQL's catalog)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"syncline-ddl:{schema}.{table}"])
 
 
 def add_columns(
@@ -113,9 +121,11 @@ def add_columns(
     columns: dict[str, str],
 ) -> None:
     """Add nullable columns the model gained since the table was created."""
-    for name, type_ in columns.items():
-        conn.execute(
-            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
-                sql.Identifier(schema, table), sql.Identifier(name), sql.SQL(type_)
+    with conn.transaction():
+        _lock_table_ddl(conn, schema, table)
+        for name, type_ in columns.items():
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                    sql.Identifier(schema, table), sql.Identifier(name), sql.SQL(type_)
+                )
             )
-        )

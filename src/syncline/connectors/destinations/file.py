@@ -5,8 +5,10 @@ insert, update, delete) and the fields, and a consumer replays the log by key. A
 know whether an updated record exists, so every record is acknowledged (see
 docs/destinations/file.md for the per-mode semantics).
 
-Layout: ``<path>/<sync_id>/<run_id>.<ext>`` written batch by batch (each batch fsync'ed before
-``write`` returns), and ``<run_id>.manifest.json`` written atomically by ``finish``.
+Layout: ``<path>/<sync_id>/<run_id>.<ext>`` (``<run_id>-s<i>of<n>.<ext>`` per shard of a
+fan-out run; ``.2``, ``.3``... when a handed-back execution continues) written batch by batch
+(each batch fsync'ed before ``write`` returns), and a ``.manifest.json`` beside each file
+written atomically by ``finish``.
 """
 
 from __future__ import annotations
@@ -98,13 +100,21 @@ class FileDestination:
         except OSError as exc:
             raise DestinationError(f"cannot create {directory}: {exc.strerror or exc}") from exc
         self._run = run
-        self._file = directory / f"{run.run_id}.{self._config.format}"
-        if self._file.exists():
-            raise DestinationError(f"{self._file} already exists; a run writes a new file")
+        self._file = self._new_file(directory, run.writer_id)
         self._sink, self._schema = None, None
         self._counts = Counter()
         self._skip_nulls = False
         self._started_at = _now()
+
+    def _new_file(self, directory: Path, writer_id: str) -> Path:
+        """``<id>.<ext>``, or ``<id>.<n>.<ext>`` when a resumed execution of the same run (a
+        worker handed it back, or a fan-out shard is retried) continues: never overwrite."""
+        fmt = self._config.format
+        path, n = directory / f"{writer_id}.{fmt}", 1
+        while path.exists() or path.with_suffix(".manifest.json").exists():
+            n += 1
+            path = directory / f"{writer_id}.{n}.{fmt}"
+        return path
 
     def write(self, batch: ChangeBatch) -> BatchResult:
         """Append the batch and fsync it; every record is acknowledged (a log has no lookups)."""

@@ -284,7 +284,7 @@ class WebhookDestination:
             headers = dict(base)
             # Stable across resends of this batch within the run; unique per request.
             op = batch.operation.value
-            headers["Idempotency-Key"] = f"{self._run.run_id}:{batch.seq}:{op}:{number}"
+            headers["Idempotency-Key"] = f"{self._run.writer_id}:{batch.seq}:{op}:{number}"
             if c.hmac_secret:
                 headers[c.signature_header] = signature(c.hmac_secret, body)
             keys = batch.keys[start : start + len(chunk)]

@@ -1,0 +1,219 @@
+"""The distributed backend: runs travel as procrastinate jobs in the PostgreSQL metadata store.
+
+* ``ProcrastinateQueue.enqueue`` defers the job on the very connection of the transaction that
+  creates the run row, so either both commit or neither does.
+* Each job carries the lock ``sync:<id>``: procrastinate never runs two jobs with one lock at
+  once, on top of the store's one-active-run-per-sync index.
+* ``ProcrastinateWorker`` runs a procrastinate worker (any number of them, on any machines).
+  The job claims its run with the same conditional UPDATE the embedded pool uses, so a job
+  delivered twice, or for a run that was cancelled meanwhile, does nothing.
+* Each worker also looks after dead peers: jobs of a worker whose procrastinate heartbeat
+  stopped are marked failed (their lock would otherwise block the sync forever) and runs whose
+  heartbeats stopped are failed and resumed as new attempts with new jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from typing import Any
+
+import procrastinate
+import sqlalchemy as sa
+from procrastinate import sql as procrastinate_sql
+from sqlalchemy.orm import Session
+
+from syncline.execution.fanout import claim_shard
+from syncline.execution.lifecycle import claim_run
+from syncline.execution.work import (
+    execute_claimed_run,
+    execute_claimed_shard,
+    maintenance_interval,
+    new_executor_id,
+    reap_once,
+)
+from syncline.services.context import AppContext
+from syncline.store.tables import RunShard, SyncRun
+
+log = logging.getLogger(__name__)
+
+QUEUE = "syncline"
+RUN_TASK = "syncline.run"
+SHARD_TASK = "syncline.shard"
+
+
+def conninfo(database_url: str) -> str:
+    """The libpq connection string of a SQLAlchemy PostgreSQL URL."""
+    url = sa.engine.make_url(database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+def sync_lock(sync_id: str) -> str:
+    return f"sync:{sync_id}"
+
+
+def _driver_connection(session: Session) -> Any:
+    """The psycopg connection under the session's current transaction."""
+    return session.connection().connection.driver_connection
+
+
+class ProcrastinateQueue:
+    """JobQueue: a run's job is written in the run's own transaction."""
+
+    def __init__(self, database_url: str) -> None:
+        # Deferring always passes the caller's connection, so this connector never opens a pool.
+        self.app = procrastinate.App(
+            connector=procrastinate.SyncPsycopgConnector(conninfo=conninfo(database_url))
+        )
+
+    def enqueue(self, session: Session, run: SyncRun) -> None:
+        self.app.configure_task(
+            name=RUN_TASK,
+            queue=QUEUE,
+            lock=sync_lock(run.sync_id),
+            connection=_driver_connection(session),
+        ).defer(run_id=run.id)
+
+    def enqueue_shard(self, session: Session, shard: RunShard) -> None:
+        # Shards of one run run side by side; the lock only stops one shard running twice.
+        self.app.configure_task(
+            name=SHARD_TASK,
+            queue=QUEUE,
+            lock=f"shard:{shard.id}",
+            connection=_driver_connection(session),
+        ).defer(shard_id=shard.id)
+
+
+def fail_stalled_jobs(ctx: AppContext, *, seconds_since_heartbeat: float) -> list[int]:
+    """Mark failed the jobs of procrastinate workers that stopped heartbeating.
+
+    The run they carried is failed and resumed by ``reap_once``; the job itself only has to
+    stop holding its sync's lock.
+    """
+    failed: list[int] = []
+    connector = procrastinate.SyncPsycopgConnector()
+    with ctx.sessions.begin() as s:
+        rows = connector.execute_query_all_with_connection(
+            _driver_connection(s),
+            query=procrastinate_sql.queries["select_stalled_jobs_by_heartbeat"],
+            queue=QUEUE,
+            task_name=None,
+            seconds_since_heartbeat=seconds_since_heartbeat,
+        )
+    for row in rows:
+        try:
+            with ctx.sessions.begin() as s:
+                connector.execute_query_all_with_connection(
+                    _driver_connection(s),
+                    query=procrastinate_sql.queries["finish_job"],
+                    job_id=row["id"],
+                    status="failed",
+                    delete_job=False,
+                )
+            failed.append(int(row["id"]))
+            log.warning("procrastinate job %s of a dead worker marked failed", row["id"])
+        except Exception:  # another worker finished it first
+            log.debug("stalled job %s already handled", row["id"], exc_info=True)
+    return failed
+
+
+class ProcrastinateWorker:
+    """One worker process's share of the queue: ``concurrency`` runs at once."""
+
+    def __init__(self, ctx: AppContext, *, concurrency: int | None = None) -> None:
+        url = ctx.settings.resolved_database_url()
+        self.ctx = ctx
+        self.concurrency = max(1, concurrency or ctx.settings.workers)
+        self.executor_id = new_executor_id()
+        self.app = procrastinate.App(
+            connector=procrastinate.PsycopgConnector(conninfo=conninfo(url))
+        )
+        self._stop = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._threads: list[threading.Thread] = []
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+
+        @self.app.task(name=RUN_TASK, queue=QUEUE)
+        def run_sync(run_id: str) -> None:
+            if not claim_run(ctx.sessions, run_id, executor_id=self.executor_id):
+                log.info("job for run %s skipped: the run is no longer pending", run_id)
+                return
+            execute_claimed_run(
+                ctx, run_id, executor_id=self.executor_id, should_stop=self._stop.is_set
+            )
+
+        @self.app.task(name=SHARD_TASK, queue=QUEUE)
+        def run_shard(shard_id: str) -> None:
+            claimed = claim_shard(ctx.sessions, shard_id, executor_id=self.executor_id)
+            if claimed is None:
+                log.info("job for shard %s skipped: not pending or its run ended", shard_id)
+                return
+            run_id, shard = claimed
+            execute_claimed_shard(
+                ctx, run_id, shard, executor_id=self.executor_id, should_stop=self._stop.is_set
+            )
+
+    def start(self) -> None:
+        """Run the worker on a background thread (its own event loop) plus the reaper."""
+        for target, name in ((self._serve, "syncline-procrastinate"), (self._reap, "reaper")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+        self._started.wait(30)
+        if self._error is not None:
+            raise RuntimeError(f"procrastinate worker failed to start: {self._error}")
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop taking jobs; running runs stop at their next batch and go back to pending."""
+        self._stop.set()
+        loop, worker = self._loop, self._worker
+        if loop is not None and worker is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(worker.cancel)
+        for t in self._threads:
+            t.join(timeout)
+
+    def _serve(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # surfaced by start() when it happens at start-up
+            self._error = exc
+            log.exception("procrastinate worker stopped with an error")
+        finally:
+            self._started.set()
+
+    async def _main(self) -> None:
+        settings = self.ctx.settings
+        async with self.app.open_async():
+            self._loop = asyncio.get_running_loop()
+            self._worker = asyncio.create_task(
+                self.app.run_worker_async(
+                    queues=[QUEUE],
+                    name=self.executor_id,
+                    concurrency=self.concurrency,
+                    install_signal_handlers=False,
+                    update_heartbeat_interval=settings.heartbeat_interval,
+                    stalled_worker_timeout=settings.heartbeat_timeout,
+                    delete_jobs="successful",
+                    # Running jobs stop at their next batch boundary; wait for that.
+                    shutdown_graceful_timeout=24 * 3600.0,
+                )
+            )
+            self._started.set()
+            if self._stop.is_set():
+                self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+
+    def _reap(self) -> None:
+        while not self._stop.wait(maintenance_interval(self.ctx)):
+            try:
+                fail_stalled_jobs(
+                    self.ctx, seconds_since_heartbeat=self.ctx.settings.heartbeat_timeout
+                )
+                reap_once(self.ctx, executor_id=self.executor_id)
+            except Exception:
+                log.exception("looking after dead workers failed")

@@ -1,0 +1,206 @@
+"""Fan-out runs: one run split by key hash into shards that several executors load at once."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import psycopg
+import sqlalchemy as sa
+
+from syncline.execution.embedded import EmbeddedExecutor
+from syncline.execution.fanout import claim_next_shard, start_fan_out
+from syncline.execution.lifecycle import claim_run
+from syncline.execution.queue import NullQueue
+from syncline.store.tables import RunShard, SyncRun, utcnow
+from tests.engine.conftest import Harness
+
+MAPPING = [
+    {"source_column": "id", "destination_field": "id"},
+    {"source_column": "v", "destination_field": "v"},
+]
+
+
+def _fan_out_sync(
+    h: Harness, dsn: str, table: str, *, rows: int, mode: str = "insert", shards: int = 4
+) -> str:
+    h.sql(
+        f"CREATE OR REPLACE TABLE {table} AS SELECT i AS id, 'v' || i AS v FROM range({rows}) t(i)"
+    )
+    return h.make_sync(
+        model_sql=f"SELECT * FROM {table}",
+        primary_key="id",
+        destination_type="postgres",
+        destination_config={"dsn": dsn, "table": table},
+        mapping=MAPPING,
+        mode=mode,
+        execution_mode="fan_out_entity",
+        execution_config={"shards": shards},
+    )
+
+
+def _pending(h: Harness, sync_id: str) -> str:
+    with h.ctx.sessions.begin() as s:
+        run = SyncRun(sync_id=sync_id, workspace_id=h.workspace_id, execution_mode="fan_out_entity")
+        s.add(run)
+        s.flush()
+        return run.id
+
+
+def _wait(h: Harness, run_id: str, timeout: float = 90) -> SyncRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with h.ctx.sessions() as s:
+            run = s.get(SyncRun, run_id)
+            assert run is not None
+        if run.status in ("completed", "failed", "cancelled"):
+            return run
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} still {run.status}")
+
+
+def _shards(h: Harness, run_id: str) -> list[RunShard]:
+    with h.ctx.sessions() as s:
+        return list(
+            s.scalars(
+                sa.select(RunShard).where(RunShard.run_id == run_id).order_by(RunShard.shard_index)
+            )
+        )
+
+
+def _dest_ids(dsn: str, table: str) -> list[int]:
+    with psycopg.connect(dsn) as conn:
+        return [int(r[0]) for r in conn.execute(f"SELECT id FROM {table} ORDER BY id")]
+
+
+def test_fan_out_run_loads_every_shard_and_sums_counts(harness: Harness, pg_database: str) -> None:
+    h = harness
+    sync_id = _fan_out_sync(h, pg_database, "fan", rows=5000, mode="upsert")
+    run_id = _pending(h, sync_id)
+    ex = EmbeddedExecutor(h.ctx, workers=3, poll_interval=0.05)
+    ex.start()
+    try:
+        run = _wait(h, run_id)
+        assert run.status == "completed", run.error_message
+        assert run.rows_synced == 5000 and run.rows_failed == 0
+        assert run.summary["added"] == 5000 and len(run.summary["shards"]) == 4
+        shards = _shards(h, run_id)
+        assert [sh.status for sh in shards] == ["completed"] * 4
+        assert sum(sh.rows_synced for sh in shards) == 5000
+        assert all(0 < sh.rows_synced < 5000 for sh in shards)  # the keys really were split
+        assert _dest_ids(pg_database, "fan") == list(range(5000))
+
+        # The next run diffs against the shards' combined snapshot: only changes go out.
+        h.sql("UPDATE fan SET v = 'changed' WHERE id < 100")
+        h.sql("INSERT INTO fan SELECT i, 'new' FROM range(5000, 5050) t(i)")
+        second = _wait(h, _pending(h, sync_id))
+        assert second.status == "completed" and second.rows_synced == 150
+        assert second.summary["changed"] == 100 and second.summary["added"] == 50
+    finally:
+        ex.stop()
+    with psycopg.connect(pg_database) as conn:
+        assert conn.execute("SELECT count(*) FROM fan WHERE v = 'changed'").fetchone() == (100,)
+    assert _dest_ids(pg_database, "fan") == list(range(5050))
+
+
+def test_shards_are_shared_between_executors(pg_harness: Harness, pg_database: str) -> None:
+    h = pg_harness
+    h.ctx.settings.batch_rows = 500
+    sync_id = _fan_out_sync(h, pg_database, "shared", rows=20000, shards=6)
+    run_id = _pending(h, sync_id)
+    executors = [EmbeddedExecutor(h.ctx, workers=1, poll_interval=0.05) for _ in range(2)]
+    for ex in executors:
+        ex.start()
+    try:
+        run = _wait(h, run_id)
+    finally:
+        for ex in executors:
+            ex.stop()
+    assert run.status == "completed" and run.rows_synced == 20000
+    owners = {sh.executor_id for sh in _shards(h, run_id)}
+    assert owners == {ex.executor_id for ex in executors}
+    assert _dest_ids(pg_database, "shared") == list(range(20000))  # insert: none twice
+
+
+def test_dead_shard_worker_is_resumed_without_duplicates(
+    harness: Harness, pg_database: str
+) -> None:
+    h = harness
+    h.ctx.settings.heartbeat_timeout = 1.0
+    sync_id = _fan_out_sync(h, pg_database, "dead", rows=3000, mode="insert")
+    run_id = _pending(h, sync_id)
+    # A worker claims the run, fans it out, takes a shard and dies without a heartbeat.
+    assert claim_run(h.ctx.sessions, run_id, executor_id="doomed")
+    assert start_fan_out(h.ctx.sessions, NullQueue(), run_id, executor_id="doomed")
+    claimed = claim_next_shard(h.ctx.sessions, executor_id="doomed")
+    assert claimed is not None
+    with h.ctx.sessions.begin() as s:
+        s.execute(
+            sa.update(RunShard)
+            .where(RunShard.id == claimed[1].id)
+            .values(last_heartbeat_at=utcnow() - timedelta(seconds=30))
+        )
+    ex = EmbeddedExecutor(h.ctx, workers=2, poll_interval=0.05)
+    ex.start()
+    try:
+        run = _wait(h, run_id)
+    finally:
+        ex.stop()
+    assert run.status == "completed", run.error_message
+    assert run.rows_synced == 3000
+    dead = next(sh for sh in _shards(h, run_id) if sh.id == claimed[1].id)
+    assert dead.attempts == 2 and dead.executor_id == ex.executor_id
+    assert _dest_ids(pg_database, "dead") == list(range(3000))
+
+
+def test_cancel_reaches_every_shard(harness: Harness, pg_database: str) -> None:
+    h = harness
+    sync_id = _fan_out_sync(h, pg_database, "cxl", rows=2000)
+    run_id = _pending(h, sync_id)
+    assert claim_run(h.ctx.sessions, run_id, executor_id="w")
+    assert start_fan_out(h.ctx.sessions, NullQueue(), run_id, executor_id="w")
+    with h.ctx.sessions.begin() as s:
+        s.execute(
+            sa.update(SyncRun)
+            .where(SyncRun.id == run_id)
+            .values(cancel_requested_at=utcnow(), cancel_reason="wrong model")
+        )
+    ex = EmbeddedExecutor(h.ctx, workers=2, poll_interval=0.05)
+    ex.start()
+    try:
+        run = _wait(h, run_id)
+    finally:
+        ex.stop()
+    assert run.status == "cancelled" and run.result_reason_code == "cancelled_by_user"
+    assert "wrong model" in run.error_message
+    assert {sh.status for sh in _shards(h, run_id)} == {"cancelled"}
+
+
+def test_a_failing_shard_fails_the_run(harness: Harness, pg_database: str) -> None:
+    h = harness
+    sync_id = _fan_out_sync(h, pg_database, "guard", rows=400, mode="mirror")
+    ex = EmbeddedExecutor(h.ctx, workers=2, poll_interval=0.05)
+    ex.start()
+    try:
+        assert _wait(h, _pending(h, sync_id)).status == "completed"
+        h.sql("DELETE FROM guard")  # mirror would delete everything: every shard's guard trips
+        run = _wait(h, _pending(h, sync_id))
+    finally:
+        ex.stop()
+    assert run.status == "failed" and run.result_reason_code == "delete_guard"
+    assert run.error_message.startswith("4 of 4 shards failed")
+    assert len(_dest_ids(pg_database, "guard")) == 400  # nothing deleted
+
+
+def test_append_with_high_water_mark_runs_sequentially(harness: Harness, pg_database: str) -> None:
+    h = harness
+    sync_id = _fan_out_sync(h, pg_database, "hwm", rows=100, mode="append")
+    h.update_sync(sync_id, high_water_mark="id")
+    ex = EmbeddedExecutor(h.ctx, workers=2, poll_interval=0.05)
+    ex.start()
+    try:
+        run = _wait(h, _pending(h, sync_id))
+    finally:
+        ex.stop()
+    assert run.status == "completed" and run.rows_synced == 100
+    assert _shards(h, run.id) == []

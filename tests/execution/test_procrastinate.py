@@ -1,0 +1,150 @@
+"""The procrastinate backend: jobs commit with their run, workers run them and their shards,
+and a dead worker's job stops holding its sync's lock."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from syncline.execution.procrastinate import (
+    QUEUE,
+    ProcrastinateQueue,
+    ProcrastinateWorker,
+    fail_stalled_jobs,
+)
+from syncline.services.runs import start_run, trigger_run
+from syncline.store.tables import RunShard, Sync, SyncRun
+from tests.engine.conftest import Harness
+from tests.execution.test_fanout import MAPPING
+
+
+def _sync(h: Harness, dsn: str, table: str, rows: int, **fields: object) -> str:
+    h.sql(
+        f"CREATE OR REPLACE TABLE {table} AS SELECT i AS id, 'v' || i AS v FROM range({rows}) t(i)"
+    )
+    return h.make_sync(
+        model_sql=f"SELECT * FROM {table}",
+        primary_key="id",
+        destination_type="postgres",
+        destination_config={"dsn": dsn, "table": table},
+        mapping=MAPPING,
+        mode="insert",
+        **fields,
+    )
+
+
+def _jobs(dsn: str) -> list[tuple[str, str, str, dict[str, str]]]:
+    with psycopg.connect(dsn) as conn:
+        return [
+            (r[0], r[1], r[2], r[3])
+            for r in conn.execute(
+                "SELECT task_name, lock, status::text, args FROM procrastinate_jobs ORDER BY id"
+            )
+        ]
+
+
+def _wait(h: Harness, run_id: str, timeout: float = 90) -> SyncRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with h.ctx.sessions() as s:
+            run = s.get(SyncRun, run_id)
+            assert run is not None
+        if run.status in ("completed", "failed", "cancelled"):
+            return run
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} still {run.status}")
+
+
+def test_postgres_store_selects_procrastinate(pg_harness: Harness) -> None:
+    assert pg_harness.ctx.settings.resolved_backend() == "procrastinate"
+    assert isinstance(pg_harness.ctx.queue, ProcrastinateQueue)
+
+
+def test_job_commits_or_rolls_back_with_its_run(pg_harness: Harness, pg_database: str) -> None:
+    h = pg_harness
+    sync_id = _sync(h, pg_database, "tx", 10)
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), h.ctx.sessions.begin() as s:
+        sync = s.get(Sync, sync_id)
+        assert sync is not None
+        start_run(s, queue=h.ctx.queue, sync=sync, triggered_by="test")
+        raise Boom()  # the transaction rolls back: no run and no job
+    with h.ctx.sessions() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(SyncRun)) == 0
+    assert _jobs(pg_database) == []
+
+    with h.ctx.sessions() as s:
+        run, created = trigger_run(
+            s, queue=h.ctx.queue, workspace_id=h.workspace_id, sync_id=sync_id, triggered_by="t"
+        )
+        assert created
+    assert _jobs(pg_database) == [("syncline.run", f"sync:{sync_id}", "todo", {"run_id": run.id})]
+
+
+def test_worker_runs_jobs_and_fan_out_shards(pg_harness: Harness, pg_database: str) -> None:
+    h = pg_harness
+    plain = _sync(h, pg_database, "plain", 300)
+    fanned = _sync(
+        h,
+        pg_database,
+        "fanned",
+        3000,
+        execution_mode="fan_out_window",
+        execution_config={"shards": 3},
+    )
+    run_ids = []
+    for sync_id in (plain, fanned):
+        with h.ctx.sessions() as s:
+            run, _ = trigger_run(
+                s, queue=h.ctx.queue, workspace_id=h.workspace_id, sync_id=sync_id, triggered_by="t"
+            )
+            run_ids.append(run.id)
+    worker = ProcrastinateWorker(h.ctx, concurrency=3)
+    worker.start()
+    try:
+        runs = [_wait(h, run_id) for run_id in run_ids]
+    finally:
+        worker.stop()
+    assert [r.status for r in runs] == ["completed", "completed"]
+    assert [r.rows_synced for r in runs] == [300, 3000]
+    with h.ctx.sessions() as s:
+        shards = list(s.scalars(sa.select(RunShard).where(RunShard.run_id == run_ids[1])))
+    assert len(shards) == 3 and {sh.status for sh in shards} == {"completed"}
+    with psycopg.connect(pg_database) as conn:
+        assert conn.execute("SELECT count(DISTINCT id), count(*) FROM fanned").fetchone() == (
+            3000,
+            3000,
+        )
+    tasks = sorted(t for t, *_ in _jobs(pg_database))
+    assert tasks == []  # successful jobs are deleted once done
+
+
+def test_stalled_job_of_dead_worker_releases_its_lock(
+    pg_harness: Harness, pg_database: str
+) -> None:
+    h = pg_harness
+    sync_id = _sync(h, pg_database, "stall", 10)
+    with h.ctx.sessions() as s:
+        run, _ = trigger_run(
+            s, queue=h.ctx.queue, workspace_id=h.workspace_id, sync_id=sync_id, triggered_by="t"
+        )
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        # A worker that took the job and then stopped heartbeating a minute ago.
+        (worker_id,) = conn.execute(
+            "INSERT INTO procrastinate_workers (last_heartbeat) "
+            "VALUES (now() - interval '60 seconds') RETURNING id"
+        ).fetchone() or (None,)
+        conn.execute(
+            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s WHERE queue_name = %s",
+            [worker_id, QUEUE],
+        )
+    assert len(fail_stalled_jobs(h.ctx, seconds_since_heartbeat=30)) == 1
+    assert [j[2] for j in _jobs(pg_database)] == ["failed"]
+    assert fail_stalled_jobs(h.ctx, seconds_since_heartbeat=30) == []  # once only
+    assert run.id

@@ -13,7 +13,7 @@ from syncline.execution.procrastinate import (
     QUEUE,
     ProcrastinateQueue,
     ProcrastinateWorker,
-    fail_stalled_jobs,
+    recover_stalled_jobs,
 )
 from syncline.services.runs import start_run, trigger_run
 from syncline.store.tables import RunShard, Sync, SyncRun
@@ -125,9 +125,9 @@ def test_worker_runs_jobs_and_fan_out_shards(pg_harness: Harness, pg_database: s
     assert tasks == []  # successful jobs are deleted once done
 
 
-def test_stalled_job_of_dead_worker_releases_its_lock(
-    pg_harness: Harness, pg_database: str
-) -> None:
+def test_stalled_job_of_dead_worker_is_retried(pg_harness: Harness, pg_database: str) -> None:
+    """The worker died after taking the job but before claiming the run: the run must not be
+    left pending without a job; the retried job runs it."""
     h = pg_harness
     sync_id = _sync(h, pg_database, "stall", 10)
     with h.ctx.sessions() as s:
@@ -144,7 +144,12 @@ def test_stalled_job_of_dead_worker_releases_its_lock(
             "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s WHERE queue_name = %s",
             [worker_id, QUEUE],
         )
-    assert len(fail_stalled_jobs(h.ctx, seconds_since_heartbeat=30)) == 1
-    assert [j[2] for j in _jobs(pg_database)] == ["failed"]
-    assert fail_stalled_jobs(h.ctx, seconds_since_heartbeat=30) == []  # once only
-    assert run.id
+    assert len(recover_stalled_jobs(h.ctx, seconds_since_heartbeat=30)) == 1
+    assert [j[2] for j in _jobs(pg_database)] == ["todo"]  # no longer holds the lock as doing
+    assert recover_stalled_jobs(h.ctx, seconds_since_heartbeat=30) == []  # once only
+    worker = ProcrastinateWorker(h.ctx, concurrency=1)
+    worker.start()
+    try:
+        assert _wait(h, run.id, timeout=60).status == "completed"
+    finally:
+        worker.stop()

@@ -8,8 +8,9 @@
   The job claims its run with the same conditional UPDATE the embedded pool uses, so a job
   delivered twice, or for a run that was cancelled meanwhile, does nothing.
 * Each worker also looks after dead peers: jobs of a worker whose procrastinate heartbeat
-  stopped are marked failed (their lock would otherwise block the sync forever) and runs whose
-  heartbeats stopped are failed and resumed as new attempts with new jobs.
+  stopped are queued again (a run taken but not yet claimed would otherwise stay pending, and
+  the job's lock would block the sync) and runs whose heartbeats stopped are failed and
+  resumed as new attempts with new jobs.
 """
 
 from __future__ import annotations
@@ -86,13 +87,15 @@ class ProcrastinateQueue:
         ).defer(shard_id=shard.id)
 
 
-def fail_stalled_jobs(ctx: AppContext, *, seconds_since_heartbeat: float) -> list[int]:
-    """Mark failed the jobs of procrastinate workers that stopped heartbeating.
+def recover_stalled_jobs(ctx: AppContext, *, seconds_since_heartbeat: float) -> list[int]:
+    """Put back in the queue the jobs of procrastinate workers that stopped heartbeating.
 
-    The run they carried is failed and resumed by ``reap_once``; the job itself only has to
-    stop holding its sync's lock.
+    Retrying is always safe: the job claims its run (or shard) only if it is still pending.
+    If the dead worker had not claimed it yet, the retried job runs it; if it had, the job
+    finds it running (then failed by the run reaper, which queues a new attempt) and ends.
+    Either way the job stops holding its lock as ``doing``.
     """
-    failed: list[int] = []
+    recovered: list[int] = []
     connector = procrastinate.SyncPsycopgConnector()
     with ctx.sessions.begin() as s:
         rows = connector.execute_query_all_with_connection(
@@ -107,16 +110,18 @@ def fail_stalled_jobs(ctx: AppContext, *, seconds_since_heartbeat: float) -> lis
             with ctx.sessions.begin() as s:
                 connector.execute_query_all_with_connection(
                     _driver_connection(s),
-                    query=procrastinate_sql.queries["finish_job"],
+                    query=procrastinate_sql.queries["retry_job"],
                     job_id=row["id"],
-                    status="failed",
-                    delete_job=False,
+                    retry_at=None,
+                    new_priority=None,
+                    new_queue_name=None,
+                    new_lock=None,
                 )
-            failed.append(int(row["id"]))
-            log.warning("procrastinate job %s of a dead worker marked failed", row["id"])
-        except Exception:  # another worker finished it first
+            recovered.append(int(row["id"]))
+            log.warning("procrastinate job %s of a dead worker queued again", row["id"])
+        except Exception:  # another worker recovered it first
             log.debug("stalled job %s already handled", row["id"], exc_info=True)
-    return failed
+    return recovered
 
 
 class ProcrastinateWorker:
@@ -211,7 +216,7 @@ class ProcrastinateWorker:
     def _reap(self) -> None:
         while not self._stop.wait(maintenance_interval(self.ctx)):
             try:
-                fail_stalled_jobs(
+                recover_stalled_jobs(
                     self.ctx, seconds_since_heartbeat=self.ctx.settings.heartbeat_timeout
                 )
                 reap_once(self.ctx, executor_id=self.executor_id)

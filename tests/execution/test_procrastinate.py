@@ -153,3 +153,45 @@ def test_stalled_job_of_dead_worker_is_retried(pg_harness: Harness, pg_database:
         assert _wait(h, run.id, timeout=60).status == "completed"
     finally:
         worker.stop()
+
+
+def test_stopping_worker_hands_its_run_back_with_a_new_job(
+    pg_harness: Harness, pg_database: str
+) -> None:
+    h = pg_harness
+    rows = 200_000
+    sync_id = _sync(h, pg_database, "handback", rows, config={"batch_size": 2000})
+    with h.ctx.sessions() as s:
+        run, _ = trigger_run(
+            s, queue=h.ctx.queue, workspace_id=h.workspace_id, sync_id=sync_id, triggered_by="t"
+        )
+    first = ProcrastinateWorker(h.ctx, concurrency=1)
+    first.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with h.ctx.sessions() as s:
+                current = s.get(SyncRun, run.id)
+                assert current is not None
+            if current.rows_synced >= 10_000:
+                break
+            time.sleep(0.05)
+    finally:
+        first.stop()
+    with h.ctx.sessions() as s:
+        handed = s.get(SyncRun, run.id)
+        assert handed is not None
+    assert handed.status == "pending" and 0 < handed.rows_synced < rows
+    assert [(t, st) for t, _, st, _ in _jobs(pg_database)] == [("syncline.run", "todo")]
+    second = ProcrastinateWorker(h.ctx, concurrency=1)
+    second.start()
+    try:
+        done = _wait(h, run.id)
+    finally:
+        second.stop()
+    assert done.status == "completed"
+    with psycopg.connect(pg_database) as conn:  # insert mode: nothing applied twice
+        assert conn.execute("SELECT count(*), count(DISTINCT id) FROM handback").fetchone() == (
+            rows,
+            rows,
+        )

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg
 import sqlalchemy as sa
 
 from syncline.execution.embedded import EmbeddedExecutor
-from syncline.execution.fanout import claim_next_shard, start_fan_out
+from syncline.execution.fanout import (
+    claim_next_shard,
+    claim_shard,
+    reap_stale_shards,
+    start_fan_out,
+)
 from syncline.execution.lifecycle import claim_run
 from syncline.execution.queue import NullQueue
+from syncline.execution.work import execute_claimed_shard
 from syncline.store.tables import RunShard, SyncRun, utcnow
+from syncline.testing.receiver import WebhookReceiver
 from tests.engine.conftest import Harness
 
 MAPPING = [
@@ -117,7 +127,7 @@ def test_shards_are_shared_between_executors(pg_harness: Harness, pg_database: s
         for ex in executors:
             ex.stop()
     assert run.status == "completed" and run.rows_synced == 20000
-    owners = {sh.executor_id for sh in _shards(h, run_id)}
+    owners = {(sh.executor_id or "").split("/")[0] for sh in _shards(h, run_id)}
     assert owners == {ex.executor_id for ex in executors}
     assert _dest_ids(pg_database, "shared") == list(range(20000))  # insert: none twice
 
@@ -149,7 +159,7 @@ def test_dead_shard_worker_is_resumed_without_duplicates(
     assert run.status == "completed", run.error_message
     assert run.rows_synced == 3000
     dead = next(sh for sh in _shards(h, run_id) if sh.id == claimed[1].id)
-    assert dead.attempts == 2 and dead.executor_id == ex.executor_id
+    assert dead.attempts == 2 and (dead.executor_id or "").startswith(ex.executor_id + "/")
     assert _dest_ids(pg_database, "dead") == list(range(3000))
 
 
@@ -204,3 +214,132 @@ def test_append_with_high_water_mark_runs_sequentially(harness: Harness, pg_data
         ex.stop()
     assert run.status == "completed" and run.rows_synced == 100
     assert _shards(h, run.id) == []
+
+
+# --- regressions found in review: resumed executions, lost ownership, the global guard ---
+
+
+def _claimed_fan_out(h: Harness, sync_id: str) -> tuple[str, list[str]]:
+    run_id = _pending(h, sync_id)
+    assert claim_run(h.ctx.sessions, run_id, executor_id="A")
+    assert start_fan_out(h.ctx.sessions, NullQueue(), run_id, executor_id="A")
+    return run_id, [sh.id for sh in _shards(h, run_id)]
+
+
+def _stop_after(n: int) -> Callable[[], bool]:
+    calls = {"n": 0}
+
+    def should_stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > n
+
+    return should_stop
+
+
+def test_resumed_shard_sends_under_new_idempotency_keys(harness: Harness) -> None:
+    """A shard executed again restarts its batch numbers: its webhook keys must not collide
+    with the first execution's, or the receiver replays old answers and drops the records."""
+    h = harness
+    h.sql("CREATE OR REPLACE TABLE t AS SELECT i AS id, 'v' || i AS v FROM range(60) t(i)")
+    with WebhookReceiver() as rx:
+        sync_id = h.make_sync(
+            model_sql="SELECT * FROM t",
+            primary_key="id",
+            destination_type="webhook",
+            destination_config={"url": rx.url, "results_path": "results", "batch_size": 10},
+            mapping=MAPPING,
+            mode="upsert",
+            execution_mode="fan_out_entity",
+            execution_config={"shards": 2},
+            config={"batch_size": 10},
+        )
+        run_id, shard_ids = _claimed_fan_out(h, sync_id)
+        first = claim_shard(h.ctx.sessions, shard_ids[0], executor_id="A/1")
+        assert first is not None
+        execute_claimed_shard(h.ctx, *first, executor_id="A/1", should_stop=_stop_after(2))
+        assert _shards(h, run_id)[0].status == "pending"  # handed back after one batch
+        for n, shard_id in enumerate(shard_ids):
+            claimed = claim_shard(h.ctx.sessions, shard_id, executor_id=f"B/{n}")
+            assert claimed is not None
+            execute_claimed_shard(h.ctx, *claimed, executor_id=f"B/{n}", should_stop=lambda: False)
+        run = _wait(h, run_id)
+        assert run.status == "completed"
+        assert len(rx.state) == 60, f"the receiver holds {len(rx.state)} of 60 records"
+
+
+def test_execution_declared_dead_stops_instead_of_sending_twice(
+    harness: Harness, tmp_path: Path
+) -> None:
+    h = harness
+    h.sql("CREATE OR REPLACE TABLE t AS SELECT i AS id, 'v' || i AS v FROM range(200) t(i)")
+    out = tmp_path / "out"
+    sync_id = h.make_sync(
+        model_sql="SELECT * FROM t",
+        primary_key="id",
+        destination_type="file",
+        destination_config={"path": str(out), "format": "jsonl"},
+        mapping=MAPPING,
+        mode="insert",
+        execution_mode="fan_out_entity",
+        execution_config={"shards": 2},
+        config={"batch_size": 10},
+    )
+    run_id, shard_ids = _claimed_fan_out(h, sync_id)
+    slow = claim_shard(h.ctx.sessions, shard_ids[0], executor_id="A/slow")
+    assert slow is not None
+    calls = {"n": 0}
+
+    def slow_worker_pauses() -> bool:
+        calls["n"] += 1
+        if calls["n"] == 3:  # after one batch the worker freezes past the heartbeat timeout
+            with h.ctx.sessions.begin() as s:
+                s.execute(
+                    sa.update(RunShard)
+                    .where(RunShard.id == shard_ids[0])
+                    .values(last_heartbeat_at=utcnow() - timedelta(hours=1))
+                )
+            reap_stale_shards(h.ctx.sessions, NullQueue(), timeout_seconds=60)
+            other = claim_shard(h.ctx.sessions, shard_ids[0], executor_id="B/0")
+            assert other is not None
+            execute_claimed_shard(h.ctx, *other, executor_id="B/0", should_stop=lambda: False)
+        return False
+
+    execute_claimed_shard(h.ctx, *slow, executor_id="A/slow", should_stop=slow_worker_pauses)
+    rest = claim_shard(h.ctx.sessions, shard_ids[1], executor_id="B/1")
+    assert rest is not None
+    execute_claimed_shard(h.ctx, *rest, executor_id="B/1", should_stop=lambda: False)
+    ids = [
+        int(json.loads(line)["id"])
+        for f in sorted((out / sync_id).glob("*.jsonl"))
+        for line in f.read_text().splitlines()
+        if line
+    ]
+    assert sorted(ids) == list(range(200)), "a record was sent twice or not at all"
+    assert _wait(h, run_id).status == "completed"
+
+
+def test_mirror_guard_counts_the_whole_model(harness: Harness, tmp_path: Path) -> None:
+    """Deleting 1 of 11 rows is fine for the guard even if that empties one shard's slice."""
+    h = harness
+    h.sql("CREATE OR REPLACE TABLE t AS SELECT i AS id, 'v' || i AS v FROM range(11) t(i)")
+    sync_id = h.make_sync(
+        model_sql="SELECT * FROM t",
+        primary_key="id",
+        destination_type="file",
+        destination_config={"path": str(tmp_path / "o"), "format": "jsonl"},
+        mapping=MAPPING,
+        mode="mirror",
+        execution_mode="fan_out_entity",
+        execution_config={"shards": 8},
+    )
+    ex = EmbeddedExecutor(h.ctx, workers=2, poll_interval=0.05)
+    ex.start()
+    try:
+        assert _wait(h, _pending(h, sync_id)).status == "completed"
+        for key in (3, 5):
+            h.sql(f"DELETE FROM t WHERE id = {key}")
+            run = _wait(h, _pending(h, sync_id))
+            assert run.status == "completed", run.error_message
+            assert run.summary["removed"] == 1
+    finally:
+        ex.stop()

@@ -14,6 +14,7 @@ from syncline.execution.procrastinate import (
     ProcrastinateQueue,
     ProcrastinateWorker,
     recover_stalled_jobs,
+    requeue_orphans,
 )
 from syncline.services.runs import start_run, trigger_run
 from syncline.store.tables import RunShard, Sync, SyncRun
@@ -195,3 +196,33 @@ def test_stopping_worker_hands_its_run_back_with_a_new_job(
             rows,
             rows,
         )
+
+
+def test_run_whose_job_ended_without_claiming_it_gets_a_new_job(
+    pg_harness: Harness, pg_database: str
+) -> None:
+    """E.g. a job whose claim kept failing during a database outage: the run must not stay
+    pending forever (and block its sync) for want of a job."""
+    h = pg_harness
+    sync_id = _sync(h, pg_database, "orphan", 10)
+    with h.ctx.sessions() as s:
+        run, _ = trigger_run(
+            s, queue=h.ctx.queue, workspace_id=h.workspace_id, sync_id=sync_id, triggered_by="t"
+        )
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute("UPDATE procrastinate_jobs SET status = 'failed'")
+    assert requeue_orphans(h.ctx, h.ctx.queue, older_than_seconds=60) == 0  # too recent
+    with h.ctx.sessions.begin() as s:
+        s.execute(
+            sa.update(SyncRun)
+            .where(SyncRun.id == run.id)
+            .values(updated_at=sa.func.now() - sa.text("interval '5 minutes'"))
+        )
+    assert requeue_orphans(h.ctx, h.ctx.queue, older_than_seconds=60) == 1
+    assert requeue_orphans(h.ctx, h.ctx.queue, older_than_seconds=60) == 0  # it has one now
+    worker = ProcrastinateWorker(h.ctx, concurrency=1)
+    worker.start()
+    try:
+        assert _wait(h, run.id, timeout=60).status == "completed"
+    finally:
+        worker.stop()

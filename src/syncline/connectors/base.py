@@ -122,6 +122,8 @@ class RunInfo:
     work_dir: str | None = None
     # Set when one shard of a fan-out run writes: names per-shard artefacts apart.
     part: str = ""
+    # Unique per execution (a resumed run or shard executes again under the same run id).
+    execution: str = ""
 
     @property
     def writer_id(self) -> str:

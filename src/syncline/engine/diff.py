@@ -170,6 +170,16 @@ class Differ:
         self.counts.snapshot_rows = n
         return n
 
+    def count_removed(self, primary_key: str) -> int:
+        """Snapshot keys absent from the whole model (the mirror delete guard needs the
+        whole-model figure even when this execution only loads one shard)."""
+        pk = quote_ident(primary_key)
+        row = self.con.execute(
+            f"SELECT count(*) FROM snap s WHERE NOT EXISTS "
+            f"(SELECT 1 FROM model m WHERE CAST(m.{pk} AS VARCHAR) = s.pk)"
+        ).fetchall()
+        return int(row[0][0])
+
     def restrict_to_shard(self, primary_key: str, index: int, count: int) -> None:
         """Keep only the keys of shard ``index`` of ``count`` in the model and the snapshot.
 

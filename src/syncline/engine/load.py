@@ -30,6 +30,11 @@ class WorkerStopping(Exception):
     """The worker is shutting down: stop at this batch boundary and hand the run back."""
 
 
+class ExecutionLost(Exception):
+    """This execution no longer owns its run or shard (it was declared dead and another
+    worker took over): stop before sending anything more, record nothing."""
+
+
 class RunCancelled(Exception):
     """A user asked the run to stop; it stops at a batch boundary."""
 

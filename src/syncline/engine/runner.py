@@ -6,9 +6,11 @@ everything it needs from the metadata store, so any worker on any machine can ru
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ from syncline.connectors.registry import UnknownConnectorError, open_destination
 from syncline.domain.enums import ReasonCode, ResultClass, RunMode, RunStatus, SyncMode
 from syncline.domain.jsonsafe import json_safe
 from syncline.engine.diff import SENDABLE, DiffCounts, Differ, open_duckdb
-from syncline.engine.load import BatchLoader, RunCancelled, WorkerStopping
+from syncline.engine.load import BatchLoader, ExecutionLost, RunCancelled, WorkerStopping
 from syncline.engine.mapping import (
     CompiledMapping,
     MappingError,
@@ -136,6 +138,8 @@ class PreparedDiff:
     counts: DiffCounts
     hwm: str | None
     mark: Any
+    # (removed, model_rows, snapshot_rows) over the whole model, for the mirror delete guard.
+    guard: tuple[int, int, int] | None = None
 
 
 def prepare_diff(
@@ -172,7 +176,14 @@ def prepare_diff(
     )
     mapping = compile_mapping(mappings, primary_key=sync.primary_key, model_columns=columns)
     differ.load_snapshot(snapshot_store(ctx).segments(sync.id))
+    guard = None
     if shard is not None:
+        if mode == SyncMode.MIRROR:
+            guard = (
+                differ.count_removed(sync.primary_key),
+                differ.counts.model_rows,
+                differ.counts.snapshot_rows,
+            )
         differ.restrict_to_shard(sync.primary_key, shard.index, shard.count)
     hwm = sync.high_water_mark if mode == SyncMode.APPEND else None
     if hwm and hwm not in columns:
@@ -181,7 +192,9 @@ def prepare_diff(
     counts = differ.classify(
         mapping, primary_key=sync.primary_key, full=full, hwm_column=hwm, hwm_after=mark
     )
-    return PreparedDiff(differ, mapping, counts, hwm, mark)
+    if guard is None:
+        guard = (counts.removed, counts.model_rows, counts.snapshot_rows)
+    return PreparedDiff(differ, mapping, counts, hwm, mark, guard)
 
 
 def execute_run(
@@ -197,9 +210,9 @@ def execute_run(
     """
     started = time.monotonic()
     summary: dict[str, Any] = {"phase": "starting"}
+    execution = uuid.uuid4().hex[:12]  # this attempt at the run (or shard), never reused
     work_dir = ctx.settings.data_dir / "work" / run_id
-    if shard is not None:
-        work_dir = work_dir / shard.label
+    work_dir = work_dir / (f"{shard.label}-{execution}" if shard else execution)
     try:
         spec = load_spec(ctx, run_id)
     except LookupError as exc:
@@ -207,11 +220,12 @@ def execute_run(
             RunStatus.FAILED, ResultClass.FAILURE, ReasonCode.CONFIG_ERROR.value, str(exc)
         )
     runner = _Runner(ctx, spec, work_dir, summary, on_batch, shard)
+    runner.execution = execution
     runner.started = started
     try:
         return runner.run()
-    except WorkerStopping:
-        raise  # not an outcome: the executor hands the run back to the queue
+    except (WorkerStopping, ExecutionLost):
+        raise  # not an outcome: the executor hands the run back, or it is no longer ours
     except RunCancelled:
         return runner.outcome(
             RunStatus.CANCELLED,
@@ -243,6 +257,8 @@ def execute_run(
     finally:
         runner.close()
         shutil.rmtree(work_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            work_dir.parent.rmdir()  # only if no other execution of the run works there
 
 
 def _cancel_message(ctx: AppContext, run_id: str) -> str:
@@ -265,6 +281,7 @@ class _Runner:
     ) -> None:
         self.ctx = ctx
         self.shard = shard
+        self.execution = ""
         self.spec = spec
         self.work_dir = work_dir
         self.summary = summary
@@ -355,7 +372,8 @@ class _Runner:
         for chunk in differ.rejected_rows(mapping):
             self.records.write((pk, "reject", cls, msg, payload) for pk, cls, msg, payload in chunk)
         if mode == SyncMode.MIRROR:
-            check_delete_guard(sync, counts.removed, counts.model_rows, counts.snapshot_rows)
+            assert prepared.guard is not None
+            check_delete_guard(sync, *prepared.guard)
 
         self.summary["phase"] = "loading"
         batch_rows = max(
@@ -374,6 +392,7 @@ class _Runner:
                 fields=mapping.destination_fields,
                 work_dir=str(self.work_dir),
                 part=self.shard.label if self.shard else "",
+                execution=self.execution,
             )
         )
         self.loader = loader = BatchLoader(
@@ -402,6 +421,8 @@ class _Runner:
         finally:
             destination.finish(success=success)
         self.summary["phase"] = "committing"
+        if self.on_batch:
+            self.on_batch()  # a worker that lost the run must not compact or move the mark
         self._finish_snapshot(full, hwm, mark)
         failed = self.rejected + loader.stats.failed_total
         rc = ResultClass.SUCCESS if failed == 0 else ResultClass.PARTIAL

@@ -205,6 +205,11 @@ class DatabaseSnapshotStore(SnapshotStore):
         for attempt in range(100):
             try:
                 with self.sessions.begin() as s:
+                    if s.get_bind().dialect.name == "postgresql":
+                        # Writers of one sync take numbers in turn (shards append at once).
+                        s.execute(
+                            sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(sync_id)))
+                        )
                     last = s.scalar(
                         sa.select(sa.func.max(SnapshotSegment.seq)).where(
                             SnapshotSegment.sync_id == sync_id

@@ -22,6 +22,7 @@ from syncline.execution.work import (
     execute_claimed_run,
     execute_claimed_shard,
     maintenance_interval,
+    new_claim_id,
     new_executor_id,
     reap_once,
 )
@@ -92,17 +93,19 @@ class EmbeddedExecutor:
 
     def _claim(self) -> Callable[[], None] | None:
         """Shards of a running fan-out run first (they finish a run), then pending runs."""
-        shard = claim_next_shard(self.ctx.sessions, executor_id=self.executor_id)
+        claim = new_claim_id(self.executor_id)
+        stopping = self._stop.is_set
+        shard = claim_next_shard(self.ctx.sessions, executor_id=claim)
         if shard is not None:
             run_id, ref = shard
             return lambda: execute_claimed_shard(
-                self.ctx, run_id, ref, executor_id=self.executor_id, should_stop=self._stop.is_set
+                self.ctx, run_id, ref, executor_id=claim, should_stop=stopping
             )
-        claimed = claim_next_run(self.ctx.sessions, executor_id=self.executor_id)
+        claimed = claim_next_run(self.ctx.sessions, executor_id=claim)
         if claimed is None:
             return None
         return lambda: execute_claimed_run(
-            self.ctx, claimed, executor_id=self.executor_id, should_stop=self._stop.is_set
+            self.ctx, claimed, executor_id=claim, should_stop=stopping
         )
 
     def _execute(self, work: Callable[[], None]) -> None:

@@ -314,22 +314,30 @@ def take_finalization(
     From here the run is an ordinary running run of ``executor_id``: if this executor dies
     now, the run reaper fails and resumes it like any other.
     """
+    open_shards = (
+        sa.select(RunShard.id).where(RunShard.run_id == run_id, RunShard.status.in_(_OPEN)).exists()
+    )
     with sessions.begin() as s:
-        run = _locked_run(s, run_id)
-        if run is None or run.status != RunStatus.RUNNING.value:
-            return None
-        if run.executor_id != FAN_OUT_EXECUTOR:
+        # One conditional UPDATE: of two finalisers (the last shard's worker and a reaper),
+        # exactly one matches, on SQLite as on PostgreSQL.
+        res = s.execute(
+            sa.update(SyncRun)
+            .where(
+                SyncRun.id == run_id,
+                SyncRun.status == RunStatus.RUNNING.value,
+                SyncRun.executor_id == FAN_OUT_EXECUTOR,
+                ~open_shards,
+            )
+            .values(executor_id=executor_id, last_heartbeat_at=utcnow())
+        )
+        if not res.rowcount:  # type: ignore[attr-defined]
             return None
         shards = list(
             s.scalars(
                 sa.select(RunShard).where(RunShard.run_id == run_id).order_by(RunShard.shard_index)
             )
         )
-        if not shards or any(sh.status in _OPEN for sh in shards):
-            return None
-        run.executor_id = executor_id
-        run.last_heartbeat_at = utcnow()
-        return shards
+        return shards or None
 
 
 def _add(total: dict[str, Any], part: dict[str, Any]) -> None:

@@ -123,6 +123,27 @@ def heartbeat(sessions: sessionmaker[Session], run_id: str, *, executor_id: str)
         return bool(res.rowcount)  # type: ignore[attr-defined]
 
 
+def still_owned(
+    sessions: sessionmaker[Session], run_id: str, *, executor_id: str, shard_id: str | None = None
+) -> bool:
+    """Whether this execution still owns its run (or shard): checked before every batch, so
+    an execution declared dead while it was merely slow stops instead of sending twice."""
+    with sessions() as s:
+        if shard_id is not None:
+            q = sa.select(RunShard.id).where(
+                RunShard.id == shard_id,
+                RunShard.status == RunStatus.RUNNING.value,
+                RunShard.executor_id == executor_id,
+            )
+        else:
+            q = sa.select(SyncRun.id).where(
+                SyncRun.id == run_id,
+                SyncRun.status == RunStatus.RUNNING.value,
+                SyncRun.executor_id == executor_id,
+            )
+        return s.scalar(q) is not None
+
+
 def cancel_requested(sessions: sessionmaker[Session], run_id: str) -> bool:
     with sessions() as s:
         return (

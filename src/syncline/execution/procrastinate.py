@@ -16,27 +16,30 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
+from datetime import timedelta
 from typing import Any
 
 import procrastinate
 import sqlalchemy as sa
 from procrastinate import sql as procrastinate_sql
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from syncline.execution.fanout import claim_shard
 from syncline.execution.lifecycle import claim_run
+from syncline.execution.queue import JobQueue
 from syncline.execution.work import (
     execute_claimed_run,
     execute_claimed_shard,
     maintenance_interval,
+    new_claim_id,
     new_executor_id,
     reap_once,
 )
 from syncline.services.context import AppContext
-from syncline.store.tables import RunShard, SyncRun
+from syncline.store.tables import RunShard, SyncRun, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +127,63 @@ def recover_stalled_jobs(ctx: AppContext, *, seconds_since_heartbeat: float) -> 
     return recovered
 
 
+_JOBS = sa.table(
+    "procrastinate_jobs", sa.column("task_name"), sa.column("status"), sa.column("args", JSONB)
+)
+
+
+def _live_job(task: str, arg: str, key: Any) -> Any:
+    """EXISTS a to-do or running job of ``task`` whose argument ``arg`` equals ``key``."""
+    return (
+        sa.select(sa.literal(1))
+        .select_from(_JOBS)
+        .where(
+            _JOBS.c.task_name == task,
+            sa.cast(_JOBS.c.status, sa.String).in_(("todo", "doing")),
+            _JOBS.c.args[arg].astext == key,
+        )
+        .exists()
+    )
+
+
+def requeue_orphans(ctx: AppContext, queue: JobQueue, *, older_than_seconds: float) -> int:
+    """Give a job to every pending run, and pending shard of a running run, that has none.
+
+    Jobs commit with their run, so this only happens when a job ended without claiming its
+    work (its retries ran out against a database outage) or for runs created before this
+    backend was enabled. A duplicate job is harmless: it claims nothing.
+    """
+    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+    done = 0
+    run_job = _live_job(RUN_TASK, "run_id", SyncRun.id)
+    shard_job = _live_job(SHARD_TASK, "shard_id", RunShard.id)
+    with ctx.sessions.begin() as s:
+        runs = s.scalars(
+            sa.select(SyncRun)
+            .where(SyncRun.status == "pending", SyncRun.updated_at < cutoff, ~run_job)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for run in runs:
+            queue.enqueue(s, run)
+            log.warning("run %s had no job: queued again", run.id)
+        shards = s.scalars(
+            sa.select(RunShard)
+            .join(SyncRun, SyncRun.id == RunShard.run_id)
+            .where(
+                RunShard.status == "pending",
+                SyncRun.status == "running",
+                RunShard.updated_at < cutoff,
+                ~shard_job,
+            )
+            .with_for_update(of=RunShard, skip_locked=True)
+        ).all()
+        for shard in shards:
+            queue.enqueue_shard(s, shard)
+            log.warning("shard %s had no job: queued again", shard.id)
+        done = len(runs) + len(shards)
+    return done
+
+
 class ProcrastinateWorker:
     """One worker process's share of the queue: ``concurrency`` runs at once."""
 
@@ -142,24 +202,27 @@ class ProcrastinateWorker:
         self._started = threading.Event()
         self._error: BaseException | None = None
 
-        @self.app.task(name=RUN_TASK, queue=QUEUE)
+        # A claim that fails (the database restarting) is retried; the work is not lost.
+        retry = procrastinate.RetryStrategy(max_attempts=10, wait=2, linear_wait=2)
+
+        @self.app.task(name=RUN_TASK, queue=QUEUE, retry=retry)
         def run_sync(run_id: str) -> None:
-            if not claim_run(ctx.sessions, run_id, executor_id=self.executor_id):
+            claim = new_claim_id(self.executor_id)
+            if not claim_run(ctx.sessions, run_id, executor_id=claim):
                 log.info("job for run %s skipped: the run is no longer pending", run_id)
                 return
-            execute_claimed_run(
-                ctx, run_id, executor_id=self.executor_id, should_stop=self._stop.is_set
-            )
+            execute_claimed_run(ctx, run_id, executor_id=claim, should_stop=self._stop.is_set)
 
-        @self.app.task(name=SHARD_TASK, queue=QUEUE)
+        @self.app.task(name=SHARD_TASK, queue=QUEUE, retry=retry)
         def run_shard(shard_id: str) -> None:
-            claimed = claim_shard(ctx.sessions, shard_id, executor_id=self.executor_id)
+            claim = new_claim_id(self.executor_id)
+            claimed = claim_shard(ctx.sessions, shard_id, executor_id=claim)
             if claimed is None:
                 log.info("job for shard %s skipped: not pending or its run ended", shard_id)
                 return
             run_id, shard = claimed
             execute_claimed_shard(
-                ctx, run_id, shard, executor_id=self.executor_id, should_stop=self._stop.is_set
+                ctx, run_id, shard, executor_id=claim, should_stop=self._stop.is_set
             )
 
     def start(self) -> None:
@@ -172,8 +235,12 @@ class ProcrastinateWorker:
         if self._error is not None:
             raise RuntimeError(f"procrastinate worker failed to start: {self._error}")
 
-    def stop(self, timeout: float = 60.0) -> None:
-        """Stop taking jobs; running runs stop at their next batch and go back to pending."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop taking jobs; running runs stop at their next batch and go back to pending.
+
+        Waits for that (a batch may take long against a slow API); the deployment's own
+        grace period bounds it, and a run killed meanwhile is resumed after the timeout.
+        """
         self._stop.set()
         loop, worker = self._loop, self._worker
         if loop is not None and worker is not None and not loop.is_closed():
@@ -194,31 +261,43 @@ class ProcrastinateWorker:
         settings = self.ctx.settings
         async with self.app.open_async():
             self._loop = asyncio.get_running_loop()
-            self._worker = asyncio.create_task(
-                self.app.run_worker_async(
-                    queues=[QUEUE],
-                    name=self.executor_id,
-                    concurrency=self.concurrency,
-                    install_signal_handlers=False,
-                    update_heartbeat_interval=settings.heartbeat_interval,
-                    stalled_worker_timeout=settings.heartbeat_timeout,
-                    delete_jobs="successful",
-                    # Running jobs stop at their next batch boundary; wait for that.
-                    shutdown_graceful_timeout=24 * 3600.0,
+            backoff = 1.0
+            while not self._stop.is_set():
+                self._worker = asyncio.create_task(
+                    self.app.run_worker_async(
+                        queues=[QUEUE],
+                        name=self.executor_id,
+                        concurrency=self.concurrency,
+                        install_signal_handlers=False,
+                        update_heartbeat_interval=settings.heartbeat_interval,
+                        stalled_worker_timeout=settings.heartbeat_timeout,
+                        delete_jobs="successful",
+                        # Running jobs stop at their next batch boundary; wait for that.
+                        shutdown_graceful_timeout=24 * 3600.0,
+                    )
                 )
-            )
-            self._started.set()
-            if self._stop.is_set():
-                self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+                self._started.set()
+                if self._stop.is_set():
+                    self._worker.cancel()
+                try:
+                    await self._worker
+                except asyncio.CancelledError:
+                    pass
+                except Exception:
+                    # One failed fetch (the database restarting, say) ends procrastinate's
+                    # worker: start it again rather than leave this process idle.
+                    log.exception("procrastinate worker failed; restarting in %.0fs", backoff)
+                if self._stop.is_set():
+                    break
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
 
     def _reap(self) -> None:
         while not self._stop.wait(maintenance_interval(self.ctx)):
             try:
-                recover_stalled_jobs(
-                    self.ctx, seconds_since_heartbeat=self.ctx.settings.heartbeat_timeout
-                )
+                timeout = self.ctx.settings.heartbeat_timeout
+                recover_stalled_jobs(self.ctx, seconds_since_heartbeat=timeout)
                 reap_once(self.ctx, executor_id=self.executor_id)
+                requeue_orphans(self.ctx, self.ctx.queue, older_than_seconds=timeout)
             except Exception:
                 log.exception("looking after dead workers failed")

@@ -7,18 +7,20 @@ fired after a success, and a stopping worker handing the run back at a batch bou
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import socket
 import threading
+import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from functools import partial
 
 from syncline.domain.enums import RunStatus
 from syncline.engine.diff import Differ, open_duckdb
-from syncline.engine.load import WorkerStopping
+from syncline.engine.load import ExecutionLost, WorkerStopping
 from syncline.engine.runner import ShardRef, compact_if_due, execute_run, snapshot_store
 from syncline.execution.fanout import (
     combine_outcomes,
@@ -36,6 +38,7 @@ from syncline.execution.lifecycle import (
     reap_stale_runs,
     release_run,
     resume_after_timeout,
+    still_owned,
 )
 from syncline.services.context import AppContext
 from syncline.store.tables import SyncRun
@@ -48,54 +51,92 @@ def new_executor_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-@contextmanager
-def heartbeating(ctx: AppContext, beat_once: Callable[[], object], name: str) -> Iterator[None]:
-    """Call ``beat_once`` every heartbeat interval on a thread while the block runs."""
-    stop_beat = threading.Event()
-    interval = ctx.settings.heartbeat_interval
+def new_claim_id(executor_id: str) -> str:
+    """The owner written on a run or shard when it is claimed: the process plus a token for
+    this one execution, so two executions in one process are told apart too."""
+    return f"{executor_id}/{uuid.uuid4().hex[:8]}"
 
-    def beat() -> None:
-        while not stop_beat.wait(interval):
+
+class Heartbeat:
+    """Beats on a thread while an execution runs; remembers whether it still owns its work."""
+
+    def __init__(self, ctx: AppContext, beat_once: Callable[[], bool], name: str) -> None:
+        self.ctx = ctx
+        self.beat_once = beat_once
+        self.name = name
+        self.last_ok = time.monotonic()
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{name[:16]}")
+        self._thread.daemon = True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.ctx.settings.heartbeat_interval):
             try:
-                beat_once()
+                if self.beat_once():
+                    self.last_ok = time.monotonic()
+                else:
+                    self.lost = True  # reaped, or finished by someone else
             except Exception:
-                log.exception("heartbeat of %s failed", name)
+                log.exception("heartbeat of %s failed", self.name)
 
-    beater = threading.Thread(target=beat, name=f"heartbeat-{name[:16]}", daemon=True)
-    beater.start()
-    try:
-        yield
-    finally:
-        stop_beat.set()
-        beater.join()
+    def fenced(self) -> bool:
+        """True once this execution must stop: it lost its work, or its heartbeats have
+        failed for half the timeout, so peers may be about to declare it dead."""
+        silent = time.monotonic() - self.last_ok
+        return self.lost or silent > self.ctx.settings.heartbeat_timeout / 2
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
-def _stop_check(should_stop: Callable[[], bool]) -> Callable[[], None]:
-    def check_stopping() -> None:
-        if should_stop():
+def _guard(
+    ctx: AppContext,
+    beat: Heartbeat,
+    should_stop: Callable[[], bool],
+    owned: Callable[[], bool],
+) -> Callable[[], None]:
+    """Checked before every batch: stop if this worker is stopping or no longer the owner."""
+
+    def before_batch() -> None:
+        stopping = should_stop()
+        # Ownership last, right before the batch goes out: the narrowest window left.
+        if beat.fenced() or not owned():
+            raise ExecutionLost()
+        if stopping:
             raise WorkerStopping()
 
-    return check_stopping
+    return before_batch
 
 
 def execute_claimed_run(
     ctx: AppContext, run_id: str, *, executor_id: str, should_stop: Callable[[], bool]
 ) -> None:
-    """Execute a run this executor claimed, heartbeating until it is recorded.
+    """Execute a run this executor claimed (``executor_id`` is the claim's owner id),
+    heartbeating until it is recorded.
 
     A fan-out run is only split here: its shards are queued and executed separately.
     """
     try:
         if start_fan_out(ctx.sessions, ctx.queue, run_id, executor_id=executor_id):
             return
-        with heartbeating(
+        with Heartbeat(
             ctx, lambda: heartbeat(ctx.sessions, run_id, executor_id=executor_id), run_id
-        ):
+        ) as beat:
+            owned = partial(still_owned, ctx.sessions, run_id, executor_id=executor_id)
             try:
-                outcome = execute_run(ctx, run_id, on_batch=_stop_check(should_stop))
+                outcome = execute_run(ctx, run_id, on_batch=_guard(ctx, beat, should_stop, owned))
             except WorkerStopping:
                 release_run(ctx.sessions, run_id, executor_id=executor_id, queue=ctx.queue)
                 log.info("run %s handed back: this worker is stopping", run_id)
+                return
+            except ExecutionLost:
+                log.warning("run %s: this execution lost it (declared dead); stopped", run_id)
                 return
             recorded = finish_run(ctx.sessions, run_id, outcome, executor_id=executor_id)
         if recorded and outcome.status == RunStatus.COMPLETED:
@@ -115,16 +156,24 @@ def execute_claimed_shard(
 ) -> None:
     """Execute one claimed shard of a fan-out run; the last shard to end ends the run."""
     try:
-        with heartbeating(
+        with Heartbeat(
             ctx,
             lambda: shard_heartbeat(ctx.sessions, shard.id, executor_id=executor_id),
             f"{run_id[:8]}-{shard.label}",
-        ):
+        ) as beat:
+            owned = partial(
+                still_owned, ctx.sessions, run_id, executor_id=executor_id, shard_id=shard.id
+            )
             try:
-                outcome = execute_run(ctx, run_id, on_batch=_stop_check(should_stop), shard=shard)
+                outcome = execute_run(
+                    ctx, run_id, on_batch=_guard(ctx, beat, should_stop, owned), shard=shard
+                )
             except WorkerStopping:
                 release_shard(ctx.sessions, ctx.queue, shard.id, executor_id=executor_id)
                 log.info("shard %s of run %s handed back", shard.label, run_id)
+                return
+            except ExecutionLost:
+                log.warning("shard %s of run %s lost by this execution", shard.label, run_id)
                 return
             finish_shard(ctx.sessions, shard.id, outcome, executor_id=executor_id)
         log.info("shard %s of run %s ended %s", shard.label, run_id, outcome.status)
@@ -139,21 +188,21 @@ def finalize_fan_out(ctx: AppContext, run_id: str, *, executor_id: str) -> bool:
     if shards is None:
         return False
     outcome = combine_outcomes(shards)
-    with heartbeating(
-        ctx, lambda: heartbeat(ctx.sessions, run_id, executor_id=executor_id), run_id
-    ):
+    with Heartbeat(ctx, lambda: heartbeat(ctx.sessions, run_id, executor_id=executor_id), run_id):
         with ctx.sessions() as s:
             run = s.get(SyncRun, run_id)
             sync_id = run.sync_id if run else None
         if sync_id is not None:
-            work_dir = ctx.settings.data_dir / "work" / run_id / "finalize"
+            work_dir = ctx.settings.data_dir / "work" / run_id / f"finalize-{uuid.uuid4().hex[:8]}"
             work_dir.mkdir(parents=True, exist_ok=True)
             differ = Differ(open_duckdb(temp_dir=str(work_dir)))
             try:
                 compact_if_due(snapshot_store(ctx), sync_id, run_id, differ)
             finally:
                 differ.close()
-                shutil.rmtree(work_dir.parent, ignore_errors=True)
+                shutil.rmtree(work_dir, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    work_dir.parent.rmdir()
         recorded = finish_run(ctx.sessions, run_id, outcome, executor_id=executor_id)
     if recorded and outcome.status == RunStatus.COMPLETED:
         fire_chained(ctx, run_id)
@@ -185,7 +234,7 @@ def reap_once(ctx: AppContext, *, executor_id: str) -> list[str]:
         resume_after_timeout(ctx, run_id)
     reap_stale_shards(ctx.sessions, ctx.queue, timeout_seconds=timeout)
     for run_id in runs_ready_to_finalize(ctx.sessions):
-        finalize_fan_out(ctx, run_id, executor_id=executor_id)
+        finalize_fan_out(ctx, run_id, executor_id=new_claim_id(executor_id))
     return reaped
 
 

@@ -284,7 +284,12 @@ class WebhookDestination:
             headers = dict(base)
             # Stable across resends of this batch within the run; unique per request.
             op = batch.operation.value
-            headers["Idempotency-Key"] = f"{self._run.writer_id}:{batch.seq}:{op}:{number}"
+            # Batch numbers restart when a handed-back run or a resumed shard executes again:
+            # the execution token keeps its keys apart from the earlier execution's.
+            run_key = self._run.writer_id
+            if self._run.execution:
+                run_key = f"{run_key}.{self._run.execution}"
+            headers["Idempotency-Key"] = f"{run_key}:{batch.seq}:{op}:{number}"
             if c.hmac_secret:
                 headers[c.signature_header] = signature(c.hmac_secret, body)
             keys = batch.keys[start : start + len(chunk)]

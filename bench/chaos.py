@@ -346,7 +346,17 @@ def run_chaos(
         statuses = Counter(r["status"] for r in all_runs)
         reasons = Counter(r["result_reason_code"] for r in all_runs if r["status"] == "failed")
         timeouts = [r for r in all_runs if r["result_reason_code"] == "heartbeat_timeout"]
-        unresumed = [r for r in timeouts if not r["next_attempt_run_id"]]
+        by_run = {r["id"]: r for r in all_runs}
+
+        def auto_resumes(r: dict[str, Any]) -> int:  # the sync allows 2 (the default)
+            n = 0
+            while r is not None and r["triggered_by"] == "auto_resume":
+                n += 1
+                r = by_run.get(r["previous_attempt_run_id"])
+            return n
+
+        exhausted = [r for r in timeouts if not r["next_attempt_run_id"] and auto_resumes(r) >= 2]
+        unresumed = [r for r in timeouts if not r["next_attempt_run_id"] and auto_resumes(r) < 2]
         unexpected = {k: v for k, v in reasons.items() if k != "heartbeat_timeout"}
         if unexpected:
             problems.append(f"runs failed for other reasons than killed workers: {unexpected}")
@@ -397,7 +407,8 @@ def run_chaos(
             "statuses": dict(statuses),
             "failed_reasons": dict(reasons),
             "workers_killed": kills,
-            "runs_killed_and_resumed": len(timeouts) - len(unresumed),
+            "runs_killed_and_resumed": len(timeouts) - len(unresumed) - len(exhausted),
+            "killed_after_all_auto_resumes_used": len(exhausted),
             "cancels_via_api": cancels,
             "retries_via_api": retries,
             "fan_out_shards": _shard_stats(meta),

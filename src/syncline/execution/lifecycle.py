@@ -7,6 +7,7 @@ whoever's UPDATE matched the expected prior state wins.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -246,42 +247,57 @@ def _follow_on_sync(s: Session, run: SyncRun, outcome: RunOutcome, now: datetime
 
 
 def reap_stale_runs(
-    sessions: sessionmaker[Session], *, timeout_seconds: float, now: datetime | None = None
+    sessions: sessionmaker[Session],
+    *,
+    timeout_seconds: float,
+    now: datetime | None = None,
+    resume: Callable[[Session, SyncRun], object] | None = None,
 ) -> list[str]:
-    """Fail running runs whose heartbeats stopped; returns their ids.
+    """End running runs whose heartbeats stopped; returns their ids.
 
-    The caller decides whether to resume them (a new linked attempt).
+    A run the user had asked to cancel ends ``cancelled``; any other ends ``failed`` /
+    ``heartbeat_timeout`` and, given ``resume``, is resumed in the same transaction, so no
+    trigger can slip in between and take the sync's slot from the resumed attempt.
     """
     now = now or utcnow()
     cutoff = now - timedelta(seconds=timeout_seconds)
+    stale_cond = (
+        SyncRun.status == RunStatus.RUNNING.value,
+        sa.or_(SyncRun.executor_id.is_(None), SyncRun.executor_id != FAN_OUT_EXECUTOR),
+        sa.or_(SyncRun.last_heartbeat_at.is_(None), SyncRun.last_heartbeat_at < cutoff),
+    )
     reaped: list[str] = []
     with sessions.begin() as s:
-        stale = s.scalars(
-            sa.select(SyncRun.id).where(
-                SyncRun.status == RunStatus.RUNNING.value,
-                sa.or_(SyncRun.executor_id.is_(None), SyncRun.executor_id != FAN_OUT_EXECUTOR),
-                sa.or_(SyncRun.last_heartbeat_at.is_(None), SyncRun.last_heartbeat_at < cutoff),
-            )
-        ).all()
+        stale = s.scalars(sa.select(SyncRun.id).where(*stale_cond)).all()
     for run_id in stale:
-        outcome = RunOutcome(
-            status=RunStatus.FAILED,
-            result_class=ResultClass.FAILURE,
-            reason_code=ReasonCode.HEARTBEAT_TIMEOUT.value,
-            error_message=(
-                f"the worker running this run stopped sending heartbeats for more than "
-                f"{timeout_seconds:g}s (killed or hung)"
-            ),
-        )
         with sessions.begin() as s:
+            run = s.get(SyncRun, run_id)
+            if run is None:
+                continue
+            if run.cancel_requested_at is not None:
+                reason = run.cancel_reason
+                outcome = RunOutcome(
+                    status=RunStatus.CANCELLED,
+                    result_class=ResultClass.CANCELLED,
+                    reason_code=ReasonCode.CANCELLED_BY_USER.value,
+                    error_message=(
+                        f"cancelled by user: {reason}" if reason else "cancelled by user"
+                    )
+                    + " (its worker stopped before confirming; committed batches stay)",
+                )
+            else:
+                outcome = RunOutcome(
+                    status=RunStatus.FAILED,
+                    result_class=ResultClass.FAILURE,
+                    reason_code=ReasonCode.HEARTBEAT_TIMEOUT.value,
+                    error_message=(
+                        f"the worker running this run stopped sending heartbeats for more "
+                        f"than {timeout_seconds:g}s (killed or hung)"
+                    ),
+                )
             res = s.execute(
                 sa.update(SyncRun)
-                .where(
-                    SyncRun.id == run_id,
-                    SyncRun.status == RunStatus.RUNNING.value,
-                    sa.or_(SyncRun.executor_id.is_(None), SyncRun.executor_id != FAN_OUT_EXECUTOR),
-                    sa.or_(SyncRun.last_heartbeat_at.is_(None), SyncRun.last_heartbeat_at < cutoff),
-                )
+                .where(SyncRun.id == run_id, *stale_cond)
                 .values(
                     status=outcome.status.value,
                     result_class=outcome.result_class.value,
@@ -291,12 +307,14 @@ def reap_stale_runs(
                     updated_at=now,
                 )
             )
-            if res.rowcount:  # type: ignore[attr-defined]
-                run = s.get(SyncRun, run_id)
-                assert run is not None
-                _follow_on_sync(s, run, outcome, now)
-                reaped.append(run_id)
-                log.warning("run %s reaped: heartbeat timeout", run_id)
+            if not res.rowcount:  # type: ignore[attr-defined]
+                continue
+            s.refresh(run)
+            _follow_on_sync(s, run, outcome, now)
+            if resume is not None and outcome.status == RunStatus.FAILED:
+                resume(s, run)
+            reaped.append(run_id)
+            log.warning("run %s reaped: heartbeat timeout (%s)", run_id, outcome.status)
     return reaped
 
 
@@ -319,8 +337,9 @@ def _auto_resumes(s: Session, run: SyncRun) -> int:
     return n
 
 
-def resume_after_timeout(ctx: Any, run_id: str) -> str | None:
-    """Resume a reaped run as a new attempt if the sync allows; returns the new run's id.
+def resume_in(s: Session, queue: JobQueue, old: SyncRun) -> SyncRun | None:
+    """Create the next attempt of a reaped run in ``s`` if its sync allows (the attempt and
+    its job commit with the caller's transaction).
 
     The new attempt diffs against the snapshot, which holds exactly what was acknowledged,
     so it continues from the last committed batch without resending committed records.
@@ -329,26 +348,33 @@ def resume_after_timeout(ctx: Any, run_id: str) -> str | None:
 
     from syncline.services.runs import start_run
 
+    sync = s.get(Sync, old.sync_id)
+    if sync is None or old.next_attempt_run_id:
+        return None
+    if _auto_resumes(s, old) >= sync.max_auto_resume_attempts:
+        return None
     try:
-        with ctx.sessions.begin() as s:
-            old = s.get(SyncRun, run_id)
-            if old is None:
-                return None
-            sync = s.get(Sync, old.sync_id)
-            if sync is None or old.next_attempt_run_id:
-                return None
-            if _auto_resumes(s, old) >= sync.max_auto_resume_attempts:
-                return None
+        with s.begin_nested():
             new = start_run(
                 s,
-                queue=ctx.queue,
+                queue=queue,
                 sync=sync,
                 triggered_by="auto_resume",
                 trigger_ref="heartbeat_timeout",
                 run_mode=RunMode(old.run_mode),
                 previous=old,
             )
-            old.next_attempt_run_id = new.id
-            return new.id
     except IntegrityError:
-        return None  # another run of the sync is already pending
+        return None  # another run of the sync is already active: it re-diffs anyway
+    old.next_attempt_run_id = new.id
+    return new
+
+
+def resume_after_timeout(ctx: Any, run_id: str) -> str | None:
+    """Resume a reaped run as a new attempt if the sync allows; returns the new run's id."""
+    with ctx.sessions.begin() as s:
+        old = s.get(SyncRun, run_id)
+        if old is None:
+            return None
+        new = resume_in(s, ctx.queue, old)
+        return new.id if new else None

@@ -37,7 +37,7 @@ from syncline.execution.lifecycle import (
     heartbeat,
     reap_stale_runs,
     release_run,
-    resume_after_timeout,
+    resume_in,
     still_owned,
 )
 from syncline.services.context import AppContext
@@ -229,9 +229,11 @@ def reap_once(ctx: AppContext, *, executor_id: str) -> list[str]:
     each transition is conditional, so concurrent reapers agree.
     """
     timeout = ctx.settings.heartbeat_timeout
-    reaped = reap_stale_runs(ctx.sessions, timeout_seconds=timeout)
-    for run_id in reaped:
-        resume_after_timeout(ctx, run_id)
+    reaped = reap_stale_runs(
+        ctx.sessions,
+        timeout_seconds=timeout,
+        resume=lambda s, run: resume_in(s, ctx.queue, run),
+    )
     reap_stale_shards(ctx.sessions, ctx.queue, timeout_seconds=timeout)
     for run_id in runs_ready_to_finalize(ctx.sessions):
         finalize_fan_out(ctx, run_id, executor_id=new_claim_id(executor_id))

@@ -28,7 +28,7 @@ from syncline.domain.enums import (
     SyncMode,
 )
 from syncline.engine.runner import ShardRef
-from syncline.execution.lifecycle import FAN_OUT_EXECUTOR, RunOutcome
+from syncline.execution.lifecycle import FAN_OUT_EXECUTOR, RunOutcome, beat, owned
 from syncline.execution.queue import JobQueue
 from syncline.store.tables import RunShard, Sync, SyncRun, utcnow
 
@@ -156,17 +156,7 @@ def claim_next_shard(
 
 
 def shard_heartbeat(sessions: sessionmaker[Session], shard_id: str, *, executor_id: str) -> bool:
-    with sessions.begin() as s:
-        res = s.execute(
-            sa.update(RunShard)
-            .where(
-                RunShard.id == shard_id,
-                RunShard.status == RunStatus.RUNNING.value,
-                RunShard.executor_id == executor_id,
-            )
-            .values(last_heartbeat_at=utcnow())
-        )
-        return bool(res.rowcount)  # type: ignore[attr-defined]
+    return beat(sessions, RunShard, shard_id, executor_id=executor_id)
 
 
 def finish_shard(
@@ -177,11 +167,7 @@ def finish_shard(
     with sessions.begin() as s:
         res = s.execute(
             sa.update(RunShard)
-            .where(
-                RunShard.id == shard_id,
-                RunShard.status == RunStatus.RUNNING.value,
-                RunShard.executor_id == executor_id,
-            )
+            .where(*owned(RunShard, shard_id, executor_id))
             .values(
                 status=outcome.status.value,
                 result_class=outcome.result_class.value,
@@ -204,11 +190,7 @@ def release_shard(
     with sessions.begin() as s:
         res = s.execute(
             sa.update(RunShard)
-            .where(
-                RunShard.id == shard_id,
-                RunShard.status == RunStatus.RUNNING.value,
-                RunShard.executor_id == executor_id,
-            )
+            .where(*owned(RunShard, shard_id, executor_id))
             .values(
                 status=RunStatus.PENDING.value,
                 executor_id=None,

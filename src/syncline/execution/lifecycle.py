@@ -38,6 +38,29 @@ class RunOutcome:
     summary: dict[str, Any] | None = None
 
 
+Owned = type[SyncRun] | type[RunShard]
+
+
+def owned(table: Owned, row_id: str, executor_id: str) -> tuple[Any, ...]:
+    """WHERE clauses: the run (or shard) is running and this execution's claim."""
+    return (
+        table.id == row_id,
+        table.status == RunStatus.RUNNING.value,
+        table.executor_id == executor_id,
+    )
+
+
+def beat(sessions: sessionmaker[Session], table: Owned, row_id: str, *, executor_id: str) -> bool:
+    """Prove a run or shard is alive; False when it is no longer ours (reaped or finished)."""
+    with sessions.begin() as s:
+        res = s.execute(
+            sa.update(table)
+            .where(*owned(table, row_id, executor_id))
+            .values(last_heartbeat_at=utcnow())
+        )
+        return bool(res.rowcount)  # type: ignore[attr-defined]
+
+
 def claim_next_run(sessions: sessionmaker[Session], *, executor_id: str) -> str | None:
     """Take the oldest pending run, marking it running for ``executor_id``; None if none."""
     with sessions.begin() as s:
@@ -93,11 +116,7 @@ def release_run(
     with sessions.begin() as s:
         res = s.execute(
             sa.update(SyncRun)
-            .where(
-                SyncRun.id == run_id,
-                SyncRun.status == RunStatus.RUNNING.value,
-                SyncRun.executor_id == executor_id,
-            )
+            .where(*owned(SyncRun, run_id, executor_id))
             .values(status=RunStatus.PENDING.value, executor_id=None, updated_at=utcnow())
         )
         if not res.rowcount:  # type: ignore[attr-defined]
@@ -111,17 +130,7 @@ def release_run(
 
 def heartbeat(sessions: sessionmaker[Session], run_id: str, *, executor_id: str) -> bool:
     """Prove the run is alive; False when the run is no longer ours (reaped or finished)."""
-    with sessions.begin() as s:
-        res = s.execute(
-            sa.update(SyncRun)
-            .where(
-                SyncRun.id == run_id,
-                SyncRun.status == RunStatus.RUNNING.value,
-                SyncRun.executor_id == executor_id,
-            )
-            .values(last_heartbeat_at=utcnow())
-        )
-        return bool(res.rowcount)  # type: ignore[attr-defined]
+    return beat(sessions, SyncRun, run_id, executor_id=executor_id)
 
 
 def still_owned(
@@ -129,19 +138,9 @@ def still_owned(
 ) -> bool:
     """Whether this execution still owns its run (or shard): checked before every batch, so
     an execution declared dead while it was merely slow stops instead of sending twice."""
+    table: Owned = RunShard if shard_id is not None else SyncRun
     with sessions() as s:
-        if shard_id is not None:
-            q = sa.select(RunShard.id).where(
-                RunShard.id == shard_id,
-                RunShard.status == RunStatus.RUNNING.value,
-                RunShard.executor_id == executor_id,
-            )
-        else:
-            q = sa.select(SyncRun.id).where(
-                SyncRun.id == run_id,
-                SyncRun.status == RunStatus.RUNNING.value,
-                SyncRun.executor_id == executor_id,
-            )
+        q = sa.select(table.id).where(*owned(table, shard_id or run_id, executor_id))
         return s.scalar(q) is not None
 
 

@@ -34,11 +34,11 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from syncline.connectors.base import ChangeBatch, Operation, RunInfo, SyncMode
-from syncline.connectors.destinations._pg_types import copyable, csv_chunks
-from syncline.connectors.destinations.postgres import (
+from syncline.connectors.destinations.postgres.destination import (
     PostgresDestination,
     PostgresDestinationConfig,
 )
+from syncline.connectors.destinations.postgres.types import copyable, csv_chunks
 
 DDL = """(
     id bigint PRIMARY KEY,

@@ -25,9 +25,9 @@ from psycopg import sql
 sys.path.insert(0, str(Path(__file__).parent))
 from load_postgres import DDL, bare_copy
 
+from syncline.bootstrap import build_context
 from syncline.engine.runner import execute_run
 from syncline.execution.lifecycle import claim_run, finish_run
-from syncline.services.context import build_context
 from syncline.settings import Settings
 from syncline.store.db import upgrade
 from syncline.store.tables import Destination, Model, Source, Sync, SyncRun, Workspace

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from syncline.demo import run_demo
+from syncline.cli.demo import run_demo
 
 
 def test_demo_runs_and_diffs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

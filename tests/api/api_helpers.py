@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from syncline.services.context import AppContext
+from syncline.context import AppContext
 from syncline.services.workspaces import authenticate, create_workspace
 from syncline.store.tables import SyncRun
 

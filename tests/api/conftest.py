@@ -18,7 +18,8 @@ from api_helpers import RecordingQueue, Tenant, make_tenant
 from fastapi.testclient import TestClient
 
 from syncline.api.app import create_app
-from syncline.services.context import AppContext, build_context
+from syncline.bootstrap import build_context
+from syncline.context import AppContext
 from syncline.settings import Settings
 from syncline.store.db import upgrade
 from syncline.store.tables import Base

@@ -9,7 +9,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from syncline.api.app import create_app
-from syncline.services.context import AppContext, build_context
+from syncline.bootstrap import build_context
+from syncline.context import AppContext
 from syncline.settings import Settings
 
 SEED_PATHS = {

@@ -8,7 +8,7 @@ import pytest
 from api_helpers import Tenant
 from fastapi.testclient import TestClient
 
-from syncline.services.context import AppContext
+from syncline.context import AppContext
 from syncline.services.workspaces import revoke_token
 
 

@@ -14,10 +14,10 @@ import pytest
 import sqlalchemy as sa
 from api_helpers import Tenant
 
+from syncline.context import AppContext
 from syncline.domain.validation import ValidationError
 from syncline.services import catalog
 from syncline.services import syncs as sync_service
-from syncline.services.context import AppContext
 from syncline.services.sync_rules import check_sync
 from syncline.services.sync_spec import SyncSpec
 from syncline.store.tables import Source

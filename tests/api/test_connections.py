@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from api_helpers import Tenant
 
-from syncline.services.context import AppContext
+from syncline.context import AppContext
 from syncline.store.tables import Destination, Source
 
 PG_CONFIG = {

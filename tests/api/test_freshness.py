@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from api_helpers import Tenant
 
+from syncline.context import AppContext
 from syncline.domain.freshness import Freshness, freshness_status
-from syncline.services.context import AppContext
 from syncline.store.tables import Sync
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from api_helpers import Tenant, set_run
 
-from syncline.services.context import AppContext
+from syncline.context import AppContext
 from syncline.store.tables import utcnow
 
 # (method, path under the workspace, JSON body) for every workspace-scoped operation.

@@ -12,7 +12,7 @@ from api_helpers import Tenant, set_run
 from fastapi.testclient import TestClient
 
 from syncline.api.app import create_app
-from syncline.services.context import AppContext
+from syncline.context import AppContext
 from syncline.store.tables import RunRecord, SyncRun, utcnow
 
 SEED_RUN_FIELDS = {

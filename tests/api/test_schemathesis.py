@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from syncline.api.app import create_app
-from syncline.services.context import AppContext
+from syncline.context import AppContext
 from syncline.store.tables import utcnow
 
 PATH_IDS = {

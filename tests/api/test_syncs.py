@@ -8,7 +8,7 @@ from datetime import datetime
 
 from api_helpers import Tenant
 
-from syncline.services.context import AppContext
+from syncline.context import AppContext
 
 SEED_SYNC_FIELDS = {
     "id",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from api_helpers import Tenant, set_run
 from fastapi.testclient import TestClient
 
-from syncline.services.context import AppContext
+from syncline.context import AppContext
 from syncline.store.tables import RunRecord
 
 

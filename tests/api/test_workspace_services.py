@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from syncline.context import AppContext
 from syncline.security.tokens import hash_token
-from syncline.services.context import AppContext
 from syncline.services.errors import NotFoundError
 from syncline.services.workspaces import (
     authenticate,

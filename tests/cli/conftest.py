@@ -23,9 +23,8 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from syncline.api.app import create_app
+from syncline.bootstrap import build_context, executor_hooks
 from syncline.cli import app
-from syncline.execution.hooks import executor_hooks
-from syncline.services.context import build_context
 from syncline.services.workspaces import create_workspace
 from syncline.settings import Settings
 from syncline.store.db import upgrade

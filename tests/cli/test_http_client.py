@@ -7,8 +7,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from syncline import cli_follow
-from syncline.cli_http import ApiClient, CliError
+from syncline.cli import follow as cli_follow
+from syncline.cli.http import ApiClient, CliError
 
 WS = "6f1c2a0e-0000-4000-8000-000000000001"
 RUN = {"id": "r1", "sync_id": "s1", "status": "pending", "rows_synced": 0, "rows_failed": 0}

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from syncline.config import Action, Plan, apply_plan, build_plan, load_config
-from syncline.services.context import AppContext
+from syncline.context import AppContext
 
 
 def write(directory: Path, name: str, text: str) -> Path:

@@ -15,7 +15,8 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from syncline.services.context import AppContext, build_context
+from syncline.bootstrap import build_context
+from syncline.context import AppContext
 from syncline.services.workspaces import create_workspace
 from syncline.settings import Settings
 from syncline.store.db import upgrade

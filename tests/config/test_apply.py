@@ -9,7 +9,7 @@ import pytest
 
 from syncline.config import ApplyError, ConfigError
 from syncline.config.render import render_apply, render_plan
-from syncline.services.context import AppContext
+from syncline.context import AppContext
 from syncline.services.sources import create_source
 from syncline.store.tables import Destination, Model, Source, Sync
 from tests.config.helpers import action, apply_files, ops, plan_of, write

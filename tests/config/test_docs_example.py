@@ -8,7 +8,7 @@ import pytest
 
 from syncline.config import ConfigError, apply_plan, build_plan, load_config
 from syncline.config.render import render_apply, render_plan
-from syncline.services.context import AppContext
+from syncline.context import AppContext
 from syncline.store.tables import Model, Sync
 from tests.config.doc_examples import blocks, exports, normalise, write_files
 from tests.config.stores import make_warehouse, rows

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from syncline.cli import app
-from syncline.services.context import AppContext
+from syncline.context import AppContext
 from syncline.services.sources import create_source
 from syncline.settings import get_settings
 from tests.config.doc_examples import blocks, exports, normalise

@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from syncline.dbt import (
+from syncline.config.dbt import (
     DbtImportError,
     ImportOutcome,
     import_models,
@@ -17,7 +17,7 @@ from syncline.dbt import (
     read_manifest,
     select_models,
 )
-from syncline.services.context import AppContext
+from syncline.context import AppContext
 from syncline.services.sources import create_source
 from syncline.store.tables import Model
 from tests.config.stores import rows

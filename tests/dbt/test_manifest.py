@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncline.dbt import manifest_models
+from syncline.config.dbt import manifest_models
 
 
 def model(name: str, **extra: Any) -> dict[str, Any]:

@@ -9,7 +9,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from syncline.services.context import AppContext, build_context
+from syncline.bootstrap import build_context
+from syncline.context import AppContext
 from syncline.settings import Settings
 from syncline.store.db import upgrade
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from syncline.services.context import AppContext
+from syncline.context import AppContext
 from syncline.store.tables import Destination, Model, Source, Sync, SyncRun, Workspace, utcnow
 from tests.e2e.conftest import pg_store, spawn, stop
 

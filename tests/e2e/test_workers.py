@@ -18,7 +18,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from syncline.services.context import AppContext
+from syncline.context import AppContext
 from syncline.services.runs import trigger_run
 from syncline.store.tables import Destination, Model, RunShard, Source, Sync, SyncRun, Workspace
 from tests.e2e.conftest import pg_store, spawn, stop

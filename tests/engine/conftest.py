@@ -10,9 +10,10 @@ from typing import Any
 import duckdb
 import pytest
 
+from syncline.bootstrap import build_context
+from syncline.context import AppContext
 from syncline.engine.runner import execute_run
 from syncline.execution.lifecycle import RunOutcome, claim_run, finish_run
-from syncline.services.context import AppContext, build_context
 from syncline.settings import Settings
 from syncline.store.db import upgrade
 from syncline.store.tables import Destination, Model, Source, Sync, SyncRun, Workspace

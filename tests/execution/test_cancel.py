@@ -8,7 +8,7 @@ import psycopg
 
 from syncline.engine.runner import snapshot_store
 from syncline.execution.embedded import EmbeddedExecutor
-from syncline.execution.queue import NullQueue
+from syncline.runs.queue import NullQueue
 from syncline.services.runs import cancel_run, trigger_run
 from syncline.store.tables import SyncRun
 from tests.engine.conftest import Harness

@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import sqlalchemy as sa
 
+from syncline.emulators.receiver import WebhookReceiver
 from syncline.execution.embedded import EmbeddedExecutor
 from syncline.execution.fanout import (
     claim_next_shard,
@@ -19,10 +20,9 @@ from syncline.execution.fanout import (
     start_fan_out,
 )
 from syncline.execution.lifecycle import claim_run
-from syncline.execution.queue import NullQueue
 from syncline.execution.work import execute_claimed_shard
+from syncline.runs.queue import NullQueue
 from syncline.store.tables import RunShard, SyncRun, utcnow
-from syncline.testing.receiver import WebhookReceiver
 from tests.engine.conftest import Harness
 
 MAPPING = [

@@ -25,7 +25,7 @@ from syncline.api.routes import (
     syncs,
     workspaces,
 )
-from syncline.services.context import AppContext
+from syncline.context import AppContext
 from syncline.ui.routes import install_ui
 
 LifespanHook = Callable[[AppContext], contextlib.AbstractContextManager[None]]

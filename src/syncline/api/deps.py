@@ -15,7 +15,7 @@ from fastapi import Depends, Header, HTTPException, Path, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from syncline.services.context import AppContext
+from syncline.context import AppContext
 from syncline.services.workspaces import authenticate
 from syncline.store.tables import ApiToken, Workspace
 

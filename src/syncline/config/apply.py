@@ -19,9 +19,9 @@ from syncline.config.errors import ConfigError
 from syncline.config.plan import CHANGES, Action, Plan
 from syncline.config.schema import SyncDecl
 from syncline.config.state import read_state
+from syncline.context import AppContext
 from syncline.domain.validation import ValidationError
 from syncline.services import destinations, models, sources, syncs
-from syncline.services.context import AppContext
 from syncline.services.errors import ConflictError, NotFoundError, UpstreamError
 from syncline.services.sync_spec import SyncPatch, SyncSpec
 

@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from syncline.context import AppContext
 from syncline.domain.enums import RunMode, SyncMode
 from syncline.domain.jsonsafe import json_safe
 from syncline.engine.diff import Differ
 from syncline.engine.mapping import CompiledMapping
 from syncline.engine.runner import DeleteGuardError, check_delete_guard, prepare_diff
-from syncline.services.context import AppContext
 from syncline.store.tables import Model, Source, Sync
 
 # Which diff classes each mode turns into creates / updates (deletes: mirror's removed keys).

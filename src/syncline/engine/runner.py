@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from syncline.connectors.base import ConnectorError, Operation, RunInfo
 from syncline.connectors.registry import UnknownConnectorError, open_destination, open_source
+from syncline.context import AppContext
 from syncline.domain.enums import ReasonCode, ResultClass, RunMode, RunStatus, SyncMode
 from syncline.domain.jsonsafe import json_safe
 from syncline.engine.diff import SENDABLE, DiffCounts, Differ, open_duckdb
@@ -43,7 +44,6 @@ from syncline.execution.lifecycle import (
     report_progress,
     save_sync_state,
 )
-from syncline.services.context import AppContext
 from syncline.store.tables import Destination, Model, Source, Sync, SyncRun
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from syncline.context import AppContext
 from syncline.execution.fanout import claim_next_shard
 from syncline.execution.lifecycle import claim_next_run
 from syncline.execution.work import (
@@ -26,7 +27,6 @@ from syncline.execution.work import (
     new_executor_id,
     reap_once,
 )
-from syncline.services.context import AppContext
 from syncline.store.tables import RunShard, SyncRun
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from syncline.domain.enums import (
 )
 from syncline.engine.runner import ShardRef
 from syncline.execution.lifecycle import FAN_OUT_EXECUTOR, RunOutcome, beat, owned
-from syncline.execution.queue import JobQueue
+from syncline.runs.queue import JobQueue
 from syncline.store.tables import RunShard, Sync, SyncRun, utcnow
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.domain.enums import ReasonCode, ResultClass, RunMode, RunStatus, SyncStatus
-from syncline.execution.queue import JobQueue
+from syncline.runs.queue import JobQueue
 from syncline.store.tables import RunShard, Sync, SyncRun, utcnow
 
 # executor_id of a fan-out run while its shards work: the shards heartbeat, not the run.

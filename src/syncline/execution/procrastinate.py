@@ -27,9 +27,9 @@ from procrastinate import sql as procrastinate_sql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from syncline.context import AppContext
 from syncline.execution.fanout import claim_shard
 from syncline.execution.lifecycle import claim_run
-from syncline.execution.queue import JobQueue
 from syncline.execution.work import (
     execute_claimed_run,
     execute_claimed_shard,
@@ -38,7 +38,7 @@ from syncline.execution.work import (
     new_executor_id,
     reap_once,
 )
-from syncline.services.context import AppContext
+from syncline.runs.queue import JobQueue
 from syncline.store.tables import RunShard, SyncRun, utcnow
 
 log = logging.getLogger(__name__)

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from functools import partial
 
+from syncline.context import AppContext
 from syncline.domain.enums import RunStatus
 from syncline.engine.diff import Differ, open_duckdb
 from syncline.engine.load import ExecutionLost, WorkerStopping
@@ -40,7 +41,6 @@ from syncline.execution.lifecycle import (
     resume_in,
     still_owned,
 )
-from syncline.services.context import AppContext
 from syncline.store.tables import SyncRun
 
 log = logging.getLogger(__name__)

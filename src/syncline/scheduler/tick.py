@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from syncline.context import AppContext
 from syncline.domain.enums import SyncStatus, TriggerMode
 from syncline.domain.schedule import next_fire_time, parse_schedule
-from syncline.services.context import AppContext
 from syncline.services.runs import active_run, start_run
 from syncline.store.tables import Sync, utcnow
 

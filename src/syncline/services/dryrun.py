@@ -8,11 +8,11 @@ from sqlalchemy.orm import Session
 
 from syncline.connectors.base import ConnectorError
 from syncline.connectors.registry import UnknownConnectorError
+from syncline.context import AppContext
 from syncline.domain.enums import RunMode
 from syncline.engine.dryrun import dry_run
 from syncline.engine.mapping import MappingError
 from syncline.services.common import get_scoped
-from syncline.services.context import AppContext
 from syncline.services.errors import UpstreamError, ValidationError
 from syncline.store.tables import Model, Source, Sync
 

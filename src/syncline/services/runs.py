@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from syncline.domain.enums import ACTIVE_RUN_STATUSES, ReasonCode, ResultClass, RunMode, RunStatus
-from syncline.execution.queue import JobQueue
+from syncline.runs.queue import JobQueue
 from syncline.services.common import Page, PageRequest, get_scoped, paginate, utcnow
 from syncline.services.errors import ConflictError, NotFoundError
 from syncline.store.tables import RunRecord, Sync, SyncRun, new_id

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from syncline.domain.enums import TriggerMode
 from syncline.domain.schedule import next_fire_time, parse_schedule
 from syncline.domain.validation import ErrorDetail, ValidationError
-from syncline.execution.queue import JobQueue
+from syncline.runs.queue import JobQueue
 from syncline.security.secrets import SecretBox
 from syncline.services.common import Page, PageRequest, get_scoped, paginate, utcnow
 from syncline.services.errors import ConflictError

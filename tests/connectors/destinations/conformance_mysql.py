@@ -9,7 +9,7 @@ import pymysql
 import pymysql.cursors
 from conformance import KEY, Adapter, State
 
-from syncline.connectors.destinations._mysql_sql import UTC_COMMENT
+from syncline.connectors.destinations.mysql.sql import UTC_COMMENT
 
 
 class MySQLAdapter(Adapter):

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from conformance import KEY, Adapter, State
 
-from syncline.testing.hubspot_emulator import HsProperty, HubSpotEmulator
-from syncline.testing.salesforce_emulator import SalesforceEmulator, SfField
+from syncline.emulators.hubspot_emulator import HsProperty, HubSpotEmulator
+from syncline.emulators.salesforce_emulator import SalesforceEmulator, SfField
 
 SF_OBJECT = "Person__c"
 SF_EXT = "External_Id__c"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from conformance import Adapter, State
 
-from syncline.testing.receiver import WebhookReceiver
+from syncline.emulators.receiver import WebhookReceiver
 
 
 class WebhookAdapter(Adapter):

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from syncline.connectors.base import ChangeBatch, Operation, RunInfo, SyncMode
-from syncline.connectors.destinations.postgres import (
+from syncline.connectors.destinations.postgres.destination import (
     PostgresDestination,
     PostgresDestinationConfig,
 )

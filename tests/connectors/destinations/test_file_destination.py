@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from syncline.connectors.base import ChangeBatch, DestinationError, Operation, RunInfo, SyncMode
-from syncline.connectors.destinations import _file_sinks
-from syncline.connectors.destinations.file import FileDestination, FileDestinationConfig
+from syncline.connectors.destinations.file import sinks as _file_sinks
+from syncline.connectors.destinations.file.destination import FileDestination, FileDestinationConfig
 
 FORMATS = ["csv", "jsonl", "parquet"]
 FIELDS = ["id", "email", "score"]

@@ -27,9 +27,9 @@ from syncline.connectors.base import (
     RunInfo,
     SyncMode,
 )
-from syncline.connectors.destinations.hubspot import HubSpotDestination
+from syncline.connectors.destinations.hubspot.destination import HubSpotDestination
 from syncline.connectors.registry import open_destination
-from syncline.testing.hubspot_emulator import CONTACT_PROPERTIES, HsProperty, HubSpotEmulator
+from syncline.emulators.hubspot_emulator import CONTACT_PROPERTIES, HsProperty, HubSpotEmulator
 
 BATCH = f"/crm/v3/objects/{HS_OBJECT}/batch/"
 

@@ -20,7 +20,10 @@ from syncline.connectors.base import (
     RunInfo,
     SyncMode,
 )
-from syncline.connectors.destinations.mysql import MySQLDestination, MySQLDestinationConfig
+from syncline.connectors.destinations.mysql.destination import (
+    MySQLDestination,
+    MySQLDestinationConfig,
+)
 
 pytestmark = [pytest.mark.mysql, pytest.mark.timeout(120)]
 

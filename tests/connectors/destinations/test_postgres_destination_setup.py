@@ -20,7 +20,7 @@ from syncline.connectors.base import (
     RunInfo,
     SyncMode,
 )
-from syncline.connectors.destinations._pg_types import connect_error
+from syncline.connectors.destinations.postgres.types import connect_error
 
 pytestmark = pytest.mark.postgres
 __all__ = ["dest_factory"]  # the fixture, imported so pytest finds it here

@@ -27,9 +27,9 @@ from syncline.connectors.base import (
     RunInfo,
     SyncMode,
 )
-from syncline.connectors.destinations.salesforce import SalesforceDestination
+from syncline.connectors.destinations.salesforce.destination import SalesforceDestination
 from syncline.connectors.registry import open_destination
-from syncline.testing.salesforce_emulator import CONTACT_FIELDS, SalesforceEmulator, SfField
+from syncline.emulators.salesforce_emulator import CONTACT_FIELDS, SalesforceEmulator, SfField
 
 COLLECTIONS = "/composite/sobjects"
 

@@ -24,11 +24,14 @@ from syncline.connectors.base import (
     RunInfo,
     SyncMode,
 )
-from syncline.connectors.destinations._webhook_http import retry_after_seconds
-from syncline.connectors.destinations._webhook_payload import records_of
-from syncline.connectors.destinations._webhook_results import item_errors
-from syncline.connectors.destinations.webhook import WebhookDestination, WebhookDestinationConfig
-from syncline.testing.receiver import WebhookReceiver
+from syncline.connectors.destinations.webhook.destination import (
+    WebhookDestination,
+    WebhookDestinationConfig,
+)
+from syncline.connectors.destinations.webhook.http import retry_after_seconds
+from syncline.connectors.destinations.webhook.payload import records_of
+from syncline.connectors.destinations.webhook.results import item_errors
+from syncline.emulators.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -1,0 +1,78 @@
+"""The composition root: the context, the executor and the hooks a process runs.
+
+Only entry points (cli, api, ui, config) import this module; everything below receives the
+``AppContext`` or narrower ports, so the arrows point down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
+
+from syncline.context import AppContext
+from syncline.security.secrets import SecretBox, load_or_create_key
+from syncline.settings import Settings
+from syncline.store.db import make_engine, make_sessionmaker
+
+
+def build_context(settings: Settings) -> AppContext:
+    """Open the metadata store and the secret key named by ``settings``."""
+    settings.ensure_data_dir()
+    engine = make_engine(settings.resolved_database_url())
+    key = load_or_create_key(settings.secret_key, settings.data_dir)
+    ctx = AppContext(
+        settings=settings,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        secrets=SecretBox(key),
+    )
+    if settings.resolved_backend() == "procrastinate":
+        if not ctx.is_postgres:
+            raise ValueError("SYNCLINE_EXECUTION_BACKEND=procrastinate needs a PostgreSQL store")
+        from syncline.execution.procrastinate import ProcrastinateQueue
+
+        ctx.queue = ProcrastinateQueue(settings.resolved_database_url())
+    return ctx
+
+
+Hook = Callable[[AppContext], AbstractContextManager[None]]
+
+
+class Executor(Protocol):
+    executor_id: str
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = ...) -> None: ...
+
+
+def make_executor(ctx: AppContext, *, workers: int | None = None) -> Executor:
+    """The settings' backend: an embedded pool (SQLite) or a procrastinate worker (PostgreSQL)."""
+    if ctx.settings.resolved_backend() == "procrastinate":
+        from syncline.execution.procrastinate import ProcrastinateWorker
+
+        return ProcrastinateWorker(ctx, concurrency=workers)
+    from syncline.execution.embedded import EmbeddedExecutor
+
+    executor = EmbeddedExecutor(ctx, workers=workers)
+    ctx.queue = executor  # a created run wakes the pool at once
+    return executor
+
+
+@contextmanager
+def run_executor(ctx: AppContext) -> Iterator[None]:
+    """Start this process's workers; on shutdown let running runs reach a batch end."""
+    executor = make_executor(ctx)
+    executor.start()
+    try:
+        yield
+    finally:
+        executor.stop()
+
+
+def executor_hooks(ctx: AppContext) -> list[Hook]:
+    """The hooks for an all-in-one process: workers and the scheduler."""
+    from syncline.scheduler.tick import scheduler_loop
+
+    return [run_executor, scheduler_loop]

@@ -1,0 +1,32 @@
+"""What every command group shares: logging set-up and a migrated context for local commands."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from syncline.context import AppContext
+from syncline.settings import Settings, get_settings
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@contextmanager
+def _context(settings: Settings | None = None) -> Iterator[AppContext]:
+    from syncline.bootstrap import build_context
+    from syncline.store.db import upgrade
+
+    settings = settings or get_settings()
+    settings.ensure_data_dir()
+    upgrade(settings.resolved_database_url())
+    ctx = build_context(settings)
+    try:
+        yield ctx
+    finally:
+        ctx.dispose()

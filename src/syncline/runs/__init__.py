@@ -1,0 +1,1 @@
+"""The run lifecycle: the only writer of run and shard status."""

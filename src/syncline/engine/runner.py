@@ -23,6 +23,7 @@ from syncline.connectors.registry import UnknownConnectorError, open_destination
 from syncline.context import AppContext
 from syncline.domain.enums import ReasonCode, ResultClass, RunMode, RunStatus, SyncMode
 from syncline.domain.jsonsafe import json_safe
+from syncline.domain.runs import RunOutcome, ShardRef
 from syncline.engine.diff import SENDABLE, DiffCounts, Differ, open_duckdb
 from syncline.engine.load import BatchLoader, ExecutionLost, RunCancelled, WorkerStopping
 from syncline.engine.mapping import (
@@ -39,7 +40,6 @@ from syncline.engine.snapshot import (
     delta_table,
 )
 from syncline.execution.lifecycle import (
-    RunOutcome,
     cancel_requested,
     report_progress,
     save_sync_state,
@@ -51,19 +51,6 @@ log = logging.getLogger(__name__)
 
 class DeleteGuardError(Exception):
     """A mirror run would delete too much; nothing was deleted."""
-
-
-@dataclass(frozen=True)
-class ShardRef:
-    """Which hash partition of a fan-out run this execution covers."""
-
-    id: str
-    index: int
-    count: int
-
-    @property
-    def label(self) -> str:
-        return f"s{self.index + 1}of{self.count}"
 
 
 @dataclass

@@ -27,8 +27,8 @@ from syncline.domain.enums import (
     RunStatus,
     SyncMode,
 )
-from syncline.engine.runner import ShardRef
-from syncline.execution.lifecycle import FAN_OUT_EXECUTOR, RunOutcome, beat, owned
+from syncline.domain.runs import RunOutcome, ShardRef
+from syncline.execution.lifecycle import FAN_OUT_EXECUTOR, beat, owned
 from syncline.runs.queue import JobQueue
 from syncline.store.tables import RunShard, Sync, SyncRun, utcnow
 

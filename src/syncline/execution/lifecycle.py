@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.domain.enums import ReasonCode, ResultClass, RunMode, RunStatus, SyncStatus
+from syncline.domain.runs import RunOutcome
 from syncline.runs.queue import JobQueue
 from syncline.store.tables import RunShard, Sync, SyncRun, utcnow
 
@@ -23,19 +23,6 @@ from syncline.store.tables import RunShard, Sync, SyncRun, utcnow
 FAN_OUT_EXECUTOR = "fan-out"
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """How a run ended, as the engine reports it."""
-
-    status: RunStatus
-    result_class: ResultClass
-    reason_code: str
-    error_message: str = ""
-    rows_synced: int = 0
-    rows_failed: int = 0
-    summary: dict[str, Any] | None = None
 
 
 Owned = type[SyncRun] | type[RunShard]

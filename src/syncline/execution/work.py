@@ -20,9 +20,10 @@ from functools import partial
 
 from syncline.context import AppContext
 from syncline.domain.enums import RunStatus
+from syncline.domain.runs import ShardRef
 from syncline.engine.diff import Differ, open_duckdb
 from syncline.engine.load import ExecutionLost, WorkerStopping
-from syncline.engine.runner import ShardRef, compact_if_due, execute_run, snapshot_store
+from syncline.engine.runner import compact_if_due, execute_run, snapshot_store
 from syncline.execution.fanout import (
     combine_outcomes,
     finish_shard,

@@ -93,6 +93,12 @@ class Capabilities:
     rate_limit_per_second: float | None = None
     supports_delete: bool = True
     lists_fields: bool = False
+    #: An update of a key the destination does not hold comes back as a ``not_found`` error.
+    #: False for change logs (files): they acknowledge updates of absent keys.
+    reports_not_found: bool = True
+    #: Values round-trip exactly ('' stays '', microseconds stay). False where the vendor stores
+    #: '' as no value or truncates datetimes (the SaaS CRMs).
+    exact_types: bool = True
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,14 @@ import pyarrow.parquet as pq
 
 from syncline.connectors.base import (
     BatchResult,
+    Capabilities,
     ChangeBatch,
     Destination,
     Operation,
     RunInfo,
     SyncMode,
 )
-from syncline.connectors.registry import open_destination
+from syncline.connectors.registry import destination_class, open_destination
 
 KEY = "id"
 SYNC_ID = "sync-conformance"
@@ -47,8 +48,6 @@ class Adapter(ABC):
     """A destination under test over one fresh target (a table, a directory, an emulator)."""
 
     name: str
-    #: False for change logs (files, webhooks): they acknowledge updates of absent keys.
-    reports_not_found: bool = True
 
     def __init__(self) -> None:
         self.runs = 0
@@ -60,6 +59,11 @@ class Adapter(ABC):
     def open(self) -> Destination:
         """A new destination instance, through the registry like the engine does."""
         return open_destination(self.type_name, self.config())
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the destination declares: the suite picks its cases and expectations from it."""
+        return destination_class(self.type_name).capabilities
 
     @property
     def type_name(self) -> str:
@@ -171,8 +175,6 @@ class PostgresAdapter(Adapter):
 
 class FileAdapter(Adapter):
     """The file destination: the state is the replay, run by run, of the change log."""
-
-    reports_not_found = False
 
     def __init__(self, root: Path, fmt: str) -> None:
         super().__init__()

@@ -51,7 +51,6 @@ HS_PROPERTIES = [
     HsProperty("seen_at", "datetime", "date"),
     HsProperty("attrs", "string", "textarea"),
 ]
-LOSSY = "the vendor stores '' as no value and datetimes to the millisecond"
 
 
 def salesforce_config(sf: SalesforceEmulator, **extra: Any) -> dict[str, Any]:
@@ -122,8 +121,6 @@ class HubSpotAdapter(Adapter):
 
 def saas_adapter(request: pytest.FixtureRequest, name: str) -> Adapter:
     """A fresh emulator for one test (stopped at its end) and its adapter."""
-    if request.node.originalname == "test_types_round_trip":
-        request.applymarker(pytest.mark.xfail(reason=LOSSY, strict=True))
     if name == "hubspot":
         hs = HubSpotEmulator({HS_OBJECT: HS_PROPERTIES})
         hs.start()

@@ -67,7 +67,7 @@ def test_insert_creates_absent_and_leaves_existing_untouched(adapter: Adapter) -
 def test_update_changes_existing_and_never_creates(adapter: Adapter) -> None:
     seed(adapter)
     [result] = run(adapter, (UP, batch((1, "a2@x.io", 11), (9, "new@x.io", 90), (3, "c2", 31))))
-    if adapter.reports_not_found:
+    if adapter.capabilities.reports_not_found:
         [error] = result.errors
         assert (error.index, error.error_class) == (1, "not_found")
         assert "not found" in error.message
@@ -84,6 +84,8 @@ def test_update_with_skip_nulls_keeps_existing_values(adapter: Adapter) -> None:
 
 
 def test_delete_removes_and_absent_key_is_success(adapter: Adapter) -> None:
+    if not adapter.capabilities.supports_delete:
+        pytest.skip("the destination declares supports_delete=False")
     seed(adapter)
     [result] = run(adapter, (D, batch((1, None, None), (99, None, None))))
     assert result.errors == []
@@ -104,6 +106,8 @@ def test_one_run_mixes_operations_in_order(adapter: Adapter) -> None:
 @pytest.mark.parametrize("op", [U, INS, UP, D], ids=lambda op: op.value)
 def test_resending_a_batch_changes_nothing(adapter: Adapter, op: Operation) -> None:
     """After a crash the engine resends batches it never saw acknowledged: no duplicates."""
+    if op is D and not adapter.capabilities.supports_delete:
+        pytest.skip("the destination declares supports_delete=False")
     seed(adapter)
     again = batch((2, "b9@x.io", 29), (3, None, 39), (7, "g@x.io", 70))
     first = run(adapter, (op, again))[0]
@@ -136,7 +140,10 @@ TYPED = pa.schema(
 PARIS = timezone(timedelta(hours=2))
 
 
-def test_types_round_trip(adapter: Adapter) -> None:
+def test_types_round_trip(adapter: Adapter, request: pytest.FixtureRequest) -> None:
+    if not adapter.capabilities.exact_types:
+        reason = "declared lossy (exact_types=False): '' may become no value, datetimes ms"
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
     rows = [
         {
             KEY: 1,

@@ -65,6 +65,7 @@ class FileDestination:
         max_batch_rows=50_000,
         supports_delete=True,
         lists_fields=False,
+        reports_not_found=False,
     )
 
     def __init__(self, config: FileDestinationConfig) -> None:

@@ -68,6 +68,7 @@ class HubSpotDestination:
         rate_limit_per_second=10.0,  # private apps: 100 requests per 10 s on the base tiers
         supports_delete=True,
         lists_fields=True,
+        exact_types=False,
     )
 
     def __init__(self, config: HubSpotDestinationConfig) -> None:

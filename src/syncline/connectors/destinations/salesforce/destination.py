@@ -109,6 +109,7 @@ class SalesforceDestination:
         max_batch_rows=50_000,
         supports_delete=True,
         lists_fields=True,
+        exact_types=False,
     )
 
     def __init__(self, config: SalesforceDestinationConfig) -> None:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from syncline.api.errors import install_error_handlers
 from syncline.api.routes import (
@@ -76,7 +77,9 @@ def create_app(ctx: AppContext, *, lifespan_hooks: Sequence[LifespanHook] = ()) 
                 stack.enter_context(hook(ctx))
             yield
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from assets shipped in a package, not a CDN,
+    # so they render on an air-gapped machine.
+    app = FastAPIOffline(
         title="Syncline API",
         version=_version(),
         description=DESCRIPTION,

@@ -13,15 +13,15 @@ import sqlalchemy as sa
 
 from syncline.emulators.receiver import WebhookReceiver
 from syncline.execution.embedded import EmbeddedExecutor
-from syncline.execution.fanout import (
+from syncline.execution.work import execute_claimed_shard
+from syncline.runs.lifecycle import claim_run
+from syncline.runs.queue import NullQueue
+from syncline.runs.shards import (
     claim_next_shard,
     claim_shard,
     reap_stale_shards,
     start_fan_out,
 )
-from syncline.execution.lifecycle import claim_run
-from syncline.execution.work import execute_claimed_shard
-from syncline.runs.queue import NullQueue
 from syncline.store.tables import RunShard, SyncRun, utcnow
 from tests.engine.conftest import Harness
 
@@ -137,6 +137,8 @@ def test_dead_shard_worker_is_resumed_without_duplicates(
 ) -> None:
     h = harness
     h.ctx.settings.heartbeat_timeout = 1.0
+    # Live shards beat well within the timeout, however loaded the machine is.
+    h.ctx.settings.heartbeat_interval = 0.1
     sync_id = _fan_out_sync(h, pg_database, "dead", rows=3000, mode="insert")
     run_id = _pending(h, sync_id)
     # A worker claims the run, fans it out, takes a shard and dies without a heartbeat.

@@ -16,7 +16,8 @@ from syncline.execution.procrastinate import (
     recover_stalled_jobs,
     requeue_orphans,
 )
-from syncline.services.runs import start_run, trigger_run
+from syncline.runs.start import start_run
+from syncline.services.runs import trigger_run
 from syncline.store.tables import RunShard, Sync, SyncRun
 from tests.engine.conftest import Harness
 from tests.execution.test_fanout import MAPPING

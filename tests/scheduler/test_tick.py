@@ -1,4 +1,4 @@
-"""The scheduler fires due syncs once per slot, never paused ones, and chains syncs."""
+"""The scheduler fires due syncs once per slot, never paused ones."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from syncline.scheduler.tick import fire_dependents, tick
+from syncline.scheduler.tick import tick
 from syncline.store.tables import Sync, SyncRun
 from tests.engine.conftest import Harness
 
@@ -91,17 +91,6 @@ def test_frequency_object_schedule(harness: Harness, tmp_path: object) -> None:
         sync = s.get(Sync, sid)
         assert sync is not None
         assert sync.next_run_at == datetime(2026, 1, 2, 6, 30, tzinfo=UTC)
-
-
-def test_chained_sync_runs_after_upstream(harness: Harness, tmp_path: object) -> None:
-    h = harness
-    up = _sync(h, str(tmp_path), schedule=None)
-    down = _sync(h, str(tmp_path), schedule=None)
-    h.update_sync(down, trigger_after_sync_ids=[up], trigger_mode="manual")
-    assert len(fire_dependents(h.ctx, sync_id=up)) == 1
-    (run,) = _runs(h, down)
-    assert run.triggered_by == "upstream" and run.trigger_ref == f"after_sync:{up}"
-    assert fire_dependents(h.ctx, sync_id=up) == []  # one already pending
 
 
 def test_two_schedulers_fire_a_slot_once(pg_harness: Harness, tmp_path: object) -> None:

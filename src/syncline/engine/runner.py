@@ -39,7 +39,7 @@ from syncline.engine.snapshot import (
     SnapshotStore,
     delta_table,
 )
-from syncline.execution.lifecycle import (
+from syncline.runs.lifecycle import (
     cancel_requested,
     report_progress,
     save_sync_state,

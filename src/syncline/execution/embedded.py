@@ -17,8 +17,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from syncline.context import AppContext
-from syncline.execution.fanout import claim_next_shard
-from syncline.execution.lifecycle import claim_next_run
 from syncline.execution.work import (
     execute_claimed_run,
     execute_claimed_shard,
@@ -27,6 +25,8 @@ from syncline.execution.work import (
     new_executor_id,
     reap_once,
 )
+from syncline.runs.lifecycle import claim_next_run
+from syncline.runs.shards import claim_next_shard
 from syncline.store.tables import RunShard, SyncRun
 
 log = logging.getLogger(__name__)

@@ -28,8 +28,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from syncline.context import AppContext
-from syncline.execution.fanout import claim_shard
-from syncline.execution.lifecycle import claim_run
 from syncline.execution.work import (
     execute_claimed_run,
     execute_claimed_shard,
@@ -38,7 +36,9 @@ from syncline.execution.work import (
     new_executor_id,
     reap_once,
 )
+from syncline.runs.lifecycle import claim_run
 from syncline.runs.queue import JobQueue
+from syncline.runs.shards import claim_shard
 from syncline.store.tables import RunShard, SyncRun, utcnow
 
 log = logging.getLogger(__name__)

@@ -20,12 +20,13 @@ from functools import partial
 
 from syncline.context import AppContext
 from syncline.domain.enums import RunStatus
-from syncline.domain.runs import ShardRef
+from syncline.domain.runs import ShardRef, combine_outcomes
 from syncline.engine.diff import Differ, open_duckdb
 from syncline.engine.load import ExecutionLost, WorkerStopping
 from syncline.engine.runner import compact_if_due, execute_run, snapshot_store
-from syncline.execution.fanout import (
-    combine_outcomes,
+from syncline.runs.lifecycle import finish_run, heartbeat, release_run, still_owned
+from syncline.runs.reap import reap_stale_runs
+from syncline.runs.shards import (
     finish_shard,
     reap_stale_shards,
     release_shard,
@@ -34,14 +35,7 @@ from syncline.execution.fanout import (
     start_fan_out,
     take_finalization,
 )
-from syncline.execution.lifecycle import (
-    finish_run,
-    heartbeat,
-    reap_stale_runs,
-    release_run,
-    resume_in,
-    still_owned,
-)
+from syncline.runs.start import fire_dependents, resume_in
 from syncline.store.tables import SyncRun
 
 log = logging.getLogger(__name__)
@@ -213,13 +207,11 @@ def finalize_fan_out(ctx: AppContext, run_id: str, *, executor_id: str) -> bool:
 
 def fire_chained(ctx: AppContext, run_id: str) -> None:
     """Chained syncs run after a successful upstream run."""
-    from syncline.scheduler.tick import fire_dependents
-
     with ctx.sessions() as s:
         run = s.get(SyncRun, run_id)
         sync_id = run.sync_id if run else None
     if sync_id:
-        fire_dependents(ctx, sync_id=sync_id)
+        fire_dependents(ctx.sessions, ctx.queue, sync_id=sync_id)
 
 
 def reap_once(ctx: AppContext, *, executor_id: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""The scheduler's tick: due syncs become pending runs, and finished runs fire their dependents.
+"""The scheduler's tick: due syncs become pending runs (``runs.start`` creates them).
 
 Safe with several schedulers running: on PostgreSQL a transaction-scoped advisory lock lets one
 tick act at a time, and each slot is consumed by moving ``next_run_at`` forward in the same
@@ -16,13 +16,12 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from syncline.context import AppContext
 from syncline.domain.enums import SyncStatus, TriggerMode
 from syncline.domain.schedule import next_fire_time, parse_schedule
-from syncline.services.runs import active_run, start_run
+from syncline.runs.start import start_unless_active
 from syncline.store.tables import Sync, utcnow
 
 log = logging.getLogger(__name__)
@@ -35,17 +34,6 @@ def _lock(session: Session) -> bool:
     if session.get_bind().dialect.name != "postgresql":
         return True  # SQLite: one process writes at a time anyway
     return bool(session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(SCHEDULER_LOCK_KEY))))
-
-
-def _start(session: Session, ctx: AppContext, sync: Sync, *, by: str, ref: str) -> str | None:
-    if active_run(session, sync_id=sync.id) is not None:
-        return None
-    try:
-        with session.begin_nested():
-            run = start_run(session, queue=ctx.queue, sync=sync, triggered_by=by, trigger_ref=ref)
-    except IntegrityError:
-        return None  # another run appeared meanwhile: this slot is served by it
-    return run.id
 
 
 def tick(ctx: AppContext, *, now: datetime | None = None) -> list[str]:
@@ -76,31 +64,15 @@ def tick(ctx: AppContext, *, now: datetime | None = None) -> list[str]:
             sync.next_run_at = next_fire_time(schedule, now)
             if slot is None or not schedule.fires:
                 continue  # newly scheduled: its first slot is the next one
-            run_id = _start(s, ctx, sync, by="schedule", ref=f"schedule:{slot.isoformat()}")
-            if run_id:
-                created.append(run_id)
-    return created
-
-
-def fire_dependents(ctx: AppContext, *, sync_id: str) -> list[str]:
-    """Start every active sync chained to run after ``sync_id`` succeeded."""
-    created: list[str] = []
-    with ctx.sessions.begin() as s:
-        upstream = s.get(Sync, sync_id)
-        if upstream is None:
-            return []
-        candidates = s.scalars(
-            sa.select(Sync).where(
-                Sync.workspace_id == upstream.workspace_id,
-                Sync.status == SyncStatus.ACTIVE.value,
-                Sync.id != sync_id,
+            run, new = start_unless_active(
+                s,
+                queue=ctx.queue,
+                sync=sync,
+                triggered_by="schedule",
+                trigger_ref=f"schedule:{slot.isoformat()}",
             )
-        ).all()
-        for sync in candidates:
-            if sync_id in (sync.trigger_after_sync_ids or []):
-                run_id = _start(s, ctx, sync, by="upstream", ref=f"after_sync:{sync_id}")
-                if run_id:
-                    created.append(run_id)
+            if new and run is not None:
+                created.append(run.id)
     return created
 
 

@@ -1,8 +1,8 @@
-"""Use cases for sync runs: trigger, list, cancel, retry, and the records a run rejected.
+"""Use cases for sync runs, scoped to a workspace: trigger, list, cancel, retry, records.
 
-At most one pending-or-running run exists per sync; the store enforces it with the partial
-unique index ``uq_sync_runs_one_active``, and these functions turn a lost race into "here is the
-run that won" instead of an error.
+How a run comes to exist and how its status changes live in ``syncline.runs``; these
+functions find the workspace's sync or run, check what the user asked for and turn the
+outcome into the API's errors.
 """
 
 from __future__ import annotations
@@ -11,65 +11,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from syncline.domain.enums import ACTIVE_RUN_STATUSES, ReasonCode, ResultClass, RunMode, RunStatus
+from syncline.domain.enums import RunMode, RunStatus
+from syncline.runs.lifecycle import request_cancel
 from syncline.runs.queue import JobQueue
-from syncline.services.common import Page, PageRequest, get_scoped, paginate, utcnow
+from syncline.runs.start import active_run, start_retry, start_unless_active
+from syncline.services.common import Page, PageRequest, get_scoped, paginate
 from syncline.services.errors import ConflictError, NotFoundError
-from syncline.store.tables import RunRecord, Sync, SyncRun, new_id
-
-
-def active_run(session: Session, *, sync_id: str) -> SyncRun | None:
-    """The sync's pending or running run, if any."""
-    return session.scalar(
-        sa.select(SyncRun).where(
-            SyncRun.sync_id == sync_id, SyncRun.status.in_(ACTIVE_RUN_STATUSES)
-        )
-    )
-
-
-def start_run(
-    session: Session,
-    *,
-    queue: JobQueue,
-    sync: Sync,
-    triggered_by: str | None,
-    trigger_ref: str | None = None,
-    run_mode: RunMode = RunMode.INCREMENTAL,
-    previous: SyncRun | None = None,
-) -> SyncRun:
-    """Insert a pending run and enqueue it, inside the caller's transaction (not committed).
-
-    Raises:
-        sqlalchemy.exc.IntegrityError: the sync already has an active run (the caller decides).
-    """
-    run_id = new_id()
-    run = SyncRun(
-        id=run_id,
-        sync_id=sync.id,
-        workspace_id=sync.workspace_id,
-        status=RunStatus.PENDING.value,
-        triggered_by=triggered_by,
-        trigger_ref=trigger_ref,
-        run_mode=run_mode.value,
-        execution_mode=sync.execution_mode,
-        attempt_number=previous.attempt_number + 1 if previous else 1,
-        attempt_root_run_id=(previous.attempt_root_run_id or previous.id) if previous else run_id,
-        previous_attempt_run_id=previous.id if previous else None,
-        rows_synced=0,
-        rows_failed=0,
-        error_message="",
-        summary={},
-    )
-    session.add(run)
-    session.flush()
-    # A Core update so that recording the latest run does not bump the sync's updated_at.
-    session.execute(
-        sa.update(Sync)
-        .where(Sync.id == sync.id)
-        .values(last_run_id=run_id, updated_at=Sync.updated_at)
-    )
-    queue.enqueue(session, run)
-    return run
+from syncline.store.tables import RunRecord, Sync, SyncRun
 
 
 def _sync(session: Session, workspace_id: str, sync_id: str) -> Sync:
@@ -96,26 +44,19 @@ def trigger_run(
     sync = _sync(session, workspace_id, sync_id)
     if sync.status == "draft":
         raise ConflictError("Sync is a draft; set its status to active before running it")
-    existing = active_run(session, sync_id=sync.id)
-    if existing is not None:
-        return existing, False
-    try:
-        run = start_run(
-            session,
-            queue=queue,
-            sync=sync,
-            triggered_by=triggered_by,
-            trigger_ref="manual",
-            run_mode=run_mode,
-        )
-    except IntegrityError:
+    run, created = start_unless_active(
+        session,
+        queue=queue,
+        sync=sync,
+        triggered_by=triggered_by,
+        trigger_ref="manual",
+        run_mode=run_mode,
+    )
+    if run is None:
         session.rollback()
-        existing = active_run(session, sync_id=sync_id)
-        if existing is None:
-            raise ConflictError("Another run of this sync was just started; try again") from None
-        return existing, False
+        raise ConflictError("Another run of this sync was just started; try again")
     session.commit()
-    return run, True
+    return run, created
 
 
 def list_runs(
@@ -151,12 +92,6 @@ def get_run(session: Session, *, workspace_id: str, sync_id: str, run_id: str) -
     return run
 
 
-def _execute_update(session: Session, stmt: sa.Update) -> int:
-    """Run an UPDATE and return how many rows it changed."""
-    result = session.execute(stmt)
-    return int(getattr(result, "rowcount", 0))
-
-
 def cancel_run(
     session: Session,
     *,
@@ -178,37 +113,8 @@ def cancel_run(
         ConflictError: the run already finished.
     """
     run = get_run(session, workspace_id=workspace_id, sync_id=sync_id, run_id=run_id)
-    now = utcnow()
-    request = {
-        "cancel_requested_at": now,
-        "cancel_requested_by": requested_by,
-        "cancel_reason": reason,
-    }
-    done = _execute_update(
-        session,
-        sa.update(SyncRun)
-        .where(SyncRun.id == run.id, SyncRun.status == RunStatus.PENDING.value)
-        .values(
-            status=RunStatus.CANCELLED.value,
-            completed_at=now,
-            result_class=ResultClass.CANCELLED.value,
-            result_reason_code=ReasonCode.CANCELLED_BY_USER.value,
-            updated_at=now,
-            **request,
-        ),
-    )
-    immediate = done == 1
+    immediate = request_cancel(session, run.id, requested_by=requested_by, reason=reason)
     if not immediate:
-        _execute_update(
-            session,
-            sa.update(SyncRun)
-            .where(
-                SyncRun.id == run.id,
-                SyncRun.status == RunStatus.RUNNING.value,
-                SyncRun.cancel_requested_at.is_(None),
-            )
-            .values(updated_at=now, **request),
-        )
         session.refresh(run)
         if run.status != RunStatus.RUNNING.value:
             session.rollback()
@@ -250,19 +156,12 @@ def retry_run(
     if busy is not None:
         raise ConflictError(f"Sync already has an active run ({busy.id}, {busy.status})")
     try:
-        run = start_run(
-            session,
-            queue=queue,
-            sync=sync,
-            triggered_by=triggered_by,
-            trigger_ref="retry",
-            run_mode=run_mode or RunMode(old.run_mode),
-            previous=old,
+        run = start_retry(
+            session, queue=queue, sync=sync, old=old, triggered_by=triggered_by, run_mode=run_mode
         )
     except IntegrityError:
         session.rollback()
         raise ConflictError("Sync already has an active run") from None
-    old.next_attempt_run_id = run.id
     session.commit()
     return run
 

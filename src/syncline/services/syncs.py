@@ -13,10 +13,10 @@ from syncline.domain.enums import TriggerMode
 from syncline.domain.schedule import next_fire_time, parse_schedule
 from syncline.domain.validation import ErrorDetail, ValidationError
 from syncline.runs.queue import JobQueue
+from syncline.runs.start import start_run
 from syncline.security.secrets import SecretBox
 from syncline.services.common import Page, PageRequest, get_scoped, paginate, utcnow
 from syncline.services.errors import ConflictError
-from syncline.services.runs import start_run
 from syncline.services.sync_rules import check_sync
 from syncline.services.sync_spec import SyncPatch, SyncSpec
 from syncline.store.tables import Sync, SyncRun

@@ -189,7 +189,26 @@ class Sync(TimestampMixin, Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
 
 
-class SyncRun(Base):
+class LifecycleMixin(TimestampMixin):
+    """The columns a run and a shard share: status, owner, heartbeat and how it ended.
+
+    Only ``syncline.runs`` writes ``status`` (through ``runs/transitions.py``).
+    """
+
+    status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="pending")
+    executor_id: Mapped[str | None] = mapped_column(sa.String(255))
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rows_synced: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, default=0)
+    rows_failed: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, default=0)
+    result_class: Mapped[str | None] = mapped_column(sa.String(16))
+    result_reason_code: Mapped[str | None] = mapped_column(sa.String(64))
+    error_message: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+
+
+class SyncRun(LifecycleMixin, Base):
     __tablename__ = "sync_runs"
     __table_args__ = (
         # The database itself guarantees at most one pending-or-running run per sync.
@@ -211,35 +230,20 @@ class SyncRun(Base):
     workspace_id: Mapped[str] = mapped_column(
         Id, sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False, index=True
     )
-    status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="pending")
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    rows_synced: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, default=0)
-    rows_failed: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, default=0)
-    error_message: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
     triggered_by: Mapped[str | None] = mapped_column(sa.String(64))
     trigger_ref: Mapped[str | None] = mapped_column(sa.String(255))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False
-    )
     attempt_number: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=1)
     attempt_root_run_id: Mapped[str | None] = mapped_column(Id)
     previous_attempt_run_id: Mapped[str | None] = mapped_column(Id)
     next_attempt_run_id: Mapped[str | None] = mapped_column(Id)
-    executor_id: Mapped[str | None] = mapped_column(sa.String(255))
-    last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancel_requested_by: Mapped[str | None] = mapped_column(sa.String(64))
     cancel_reason: Mapped[str | None] = mapped_column(sa.Text)
-    result_class: Mapped[str | None] = mapped_column(sa.String(16))
-    result_reason_code: Mapped[str | None] = mapped_column(sa.String(64))
     run_mode: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="incremental")
     execution_mode: Mapped[str] = mapped_column(sa.String(32), nullable=False, default="sequential")
-    summary: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
 
 
-class RunShard(Base):
+class RunShard(LifecycleMixin, Base):
     """One hash partition of a fan-out run, executed by whichever worker claims it.
 
     The run stays ``running`` while its shards work; it ends when every shard has, with the
@@ -259,24 +263,9 @@ class RunShard(Base):
     sync_id: Mapped[str] = mapped_column(Id, nullable=False)
     shard_index: Mapped[int] = mapped_column(sa.Integer, nullable=False)
     shard_count: Mapped[int] = mapped_column(sa.Integer, nullable=False)
-    status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="pending")
     attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
-    executor_id: Mapped[str | None] = mapped_column(sa.String(255))
-    last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    rows_synced: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, default=0)
     # Rows acknowledged by earlier executions of this shard (a worker died or stopped).
     rows_carried: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, default=0)
-    rows_failed: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, default=0)
-    result_class: Mapped[str | None] = mapped_column(sa.String(16))
-    result_reason_code: Mapped[str | None] = mapped_column(sa.String(64))
-    error_message: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
-    summary: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False
-    )
 
 
 class RunRecord(Base):

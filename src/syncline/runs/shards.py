@@ -13,23 +13,15 @@ committed batch, up to ``1 + max_auto_resume_attempts`` executions in all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from syncline.domain.enums import (
-    ExecutionMode,
-    ReasonCode,
-    ResultClass,
-    RunStatus,
-    SyncMode,
-)
-from syncline.domain.runs import RunOutcome, ShardRef
-from syncline.execution.lifecycle import FAN_OUT_EXECUTOR, beat, owned
+from syncline.domain.enums import ExecutionMode, RunStatus, SyncMode
+from syncline.domain.runs import RunOutcome, ShardRef, ShardResult, shard_heartbeat_timeout
 from syncline.runs.queue import JobQueue
+from syncline.runs.transitions import FAN_OUT_EXECUTOR, beat, changed, end, owned, transition
 from syncline.store.tables import RunShard, Sync, SyncRun, utcnow
 
 log = logging.getLogger(__name__)
@@ -82,7 +74,7 @@ def start_fan_out(
             ]
             s.add_all(shards)
             s.flush()
-        run.executor_id = FAN_OUT_EXECUTOR
+        run.executor_id = FAN_OUT_EXECUTOR  # still running: the owner changes, not the status
         run.summary = {"phase": "fan_out", "shards": len(shards)}
         for shard in shards:
             if shard.status == RunStatus.PENDING.value:
@@ -109,25 +101,30 @@ def claim_shard(
             return None
         run = s.get(SyncRun, shard.run_id)
         if run is None or run.status != RunStatus.RUNNING.value:
-            s.execute(
-                sa.update(RunShard)
-                .where(RunShard.id == shard_id, RunShard.status == RunStatus.PENDING.value)
-                .values(status=RunStatus.CANCELLED.value, completed_at=now, updated_at=now)
+            transition(
+                s,
+                RunShard,
+                shard_id,
+                RunStatus.PENDING,
+                RunStatus.CANCELLED,
+                values={"completed_at": now},
+                now=now,
             )
             return None
-        res = s.execute(
-            sa.update(RunShard)
-            .where(RunShard.id == shard_id, RunShard.status == RunStatus.PENDING.value)
-            .values(
-                status=RunStatus.RUNNING.value,
-                executor_id=executor_id,
-                attempts=RunShard.attempts + 1,
-                started_at=now,
-                last_heartbeat_at=now,
-                updated_at=now,
-            )
-        )
-        if not res.rowcount:  # type: ignore[attr-defined]
+        if not transition(
+            s,
+            RunShard,
+            shard_id,
+            RunStatus.PENDING,
+            RunStatus.RUNNING,
+            values={
+                "executor_id": executor_id,
+                "attempts": RunShard.attempts + 1,
+                "started_at": now,
+                "last_heartbeat_at": now,
+            },
+            now=now,
+        ):
             return None
         return shard.run_id, _ref(shard)
 
@@ -163,24 +160,40 @@ def finish_shard(
     sessions: sessionmaker[Session], shard_id: str, outcome: RunOutcome, *, executor_id: str
 ) -> bool:
     """Record a shard's outcome; False if the shard was no longer ours (reaped meanwhile)."""
-    now = utcnow()
     with sessions.begin() as s:
-        res = s.execute(
-            sa.update(RunShard)
-            .where(*owned(RunShard, shard_id, executor_id))
-            .values(
-                status=outcome.status.value,
-                result_class=outcome.result_class.value,
-                result_reason_code=outcome.reason_code,
-                error_message=outcome.error_message,
-                rows_synced=RunShard.rows_carried + outcome.rows_synced,
-                rows_failed=outcome.rows_failed,
-                summary=outcome.summary or {},
-                completed_at=now,
-                updated_at=now,
-            )
+        return end(
+            s,
+            RunShard,
+            shard_id,
+            outcome,
+            where=owned(RunShard, shard_id, executor_id),
+            values={
+                "rows_synced": RunShard.rows_carried + outcome.rows_synced,
+                "rows_failed": outcome.rows_failed,
+                "summary": outcome.summary or {},
+            },
         )
-        return bool(res.rowcount)  # type: ignore[attr-defined]
+
+
+def _back_to_pending(
+    s: Session,
+    shard_id: str,
+    *,
+    where: tuple[sa.ColumnElement[bool], ...],
+    now: datetime | None = None,
+    **extra: object,
+) -> bool:
+    """A shard whose execution stopped goes back to pending, keeping the rows it sent."""
+    return transition(
+        s,
+        RunShard,
+        shard_id,
+        RunStatus.RUNNING,
+        RunStatus.PENDING,
+        where=where,
+        values={"executor_id": None, "rows_carried": RunShard.rows_synced, **extra},
+        now=now,
+    )
 
 
 def release_shard(
@@ -188,19 +201,11 @@ def release_shard(
 ) -> bool:
     """A stopping worker hands its shard back; the new job commits with the pending state."""
     with sessions.begin() as s:
-        res = s.execute(
-            sa.update(RunShard)
-            .where(*owned(RunShard, shard_id, executor_id))
-            .values(
-                status=RunStatus.PENDING.value,
-                executor_id=None,
-                rows_carried=RunShard.rows_synced,
-                # Handing back is not a failed attempt.
-                attempts=RunShard.attempts - 1,
-                updated_at=utcnow(),
-            )
-        )
-        if not res.rowcount:  # type: ignore[attr-defined]
+        # Handing back is not a failed attempt.
+        attempts = RunShard.attempts - 1
+        if not _back_to_pending(
+            s, shard_id, where=owned(RunShard, shard_id, executor_id), attempts=attempts
+        ):
             return False
         shard = s.get(RunShard, shard_id)
         assert shard is not None
@@ -215,14 +220,17 @@ def reap_stale_shards(
     attempts); returns the ids of the runs concerned."""
     now = utcnow()
     cutoff = now - timedelta(seconds=timeout_seconds)
-    stale_cond = (
-        RunShard.status == RunStatus.RUNNING.value,
-        sa.or_(RunShard.last_heartbeat_at.is_(None), RunShard.last_heartbeat_at < cutoff),
-    )
+    stale = sa.or_(RunShard.last_heartbeat_at.is_(None), RunShard.last_heartbeat_at < cutoff)
     with sessions() as s:
-        stale = list(s.execute(sa.select(RunShard.id, RunShard.sync_id).where(*stale_cond)))
+        rows = list(
+            s.execute(
+                sa.select(RunShard.id, RunShard.sync_id).where(
+                    RunShard.status == RunStatus.RUNNING.value, stale
+                )
+            )
+        )
     touched: list[str] = []
-    for shard_id, sync_id in stale:
+    for shard_id, sync_id in rows:
         with sessions.begin() as s:
             sync = s.get(Sync, sync_id)
             allowed = 1 + (sync.max_auto_resume_attempts if sync else 0)
@@ -230,30 +238,12 @@ def reap_stale_shards(
             if shard is None:
                 continue
             exhausted = shard.attempts >= allowed
-            values: dict[str, Any] = (
-                {
-                    "status": RunStatus.FAILED.value,
-                    "result_class": ResultClass.FAILURE.value,
-                    "result_reason_code": ReasonCode.HEARTBEAT_TIMEOUT.value,
-                    "error_message": (
-                        f"the worker of this shard stopped sending heartbeats "
-                        f"{shard.attempts} times (killed or hung)"
-                    ),
-                    "completed_at": now,
-                }
-                if exhausted
-                else {
-                    "status": RunStatus.PENDING.value,
-                    "executor_id": None,
-                    "rows_carried": RunShard.rows_synced,
-                }
-            )
-            res = s.execute(
-                sa.update(RunShard)
-                .where(RunShard.id == shard_id, *stale_cond)
-                .values(updated_at=now, **values)
-            )
-            if not res.rowcount:  # type: ignore[attr-defined]
+            if exhausted:
+                outcome = shard_heartbeat_timeout(shard.attempts)
+                done = end(s, RunShard, shard_id, outcome, where=(stale,), now=now)
+            else:
+                done = _back_to_pending(s, shard_id, where=(stale,), now=now)
+            if not done:
                 continue
             if not exhausted:
                 s.refresh(shard)
@@ -288,10 +278,25 @@ def runs_ready_to_finalize(sessions: sessionmaker[Session]) -> list[str]:
         )
 
 
+def shard_result(shard: RunShard) -> ShardResult:
+    """A shard row as the plain value ``combine_outcomes`` reads."""
+    return ShardResult(
+        index=shard.shard_index,
+        status=RunStatus(shard.status),
+        attempts=shard.attempts,
+        rows_synced=shard.rows_synced,
+        rows_failed=shard.rows_failed,
+        result_reason_code=shard.result_reason_code,
+        error_message=shard.error_message,
+        summary=shard.summary or {},
+    )
+
+
 def take_finalization(
     sessions: sessionmaker[Session], run_id: str, *, executor_id: str
-) -> list[RunShard] | None:
-    """Become the one executor that ends a fan-out run whose shards all ended.
+) -> list[ShardResult] | None:
+    """Become the one executor that ends a fan-out run whose shards all ended; returns the
+    shards' results (for ``combine_outcomes``), None if another executor took it.
 
     From here the run is an ordinary running run of ``executor_id``: if this executor dies
     now, the run reaper fails and resumes it like any other.
@@ -300,9 +305,10 @@ def take_finalization(
         sa.select(RunShard.id).where(RunShard.run_id == run_id, RunShard.status.in_(_OPEN)).exists()
     )
     with sessions.begin() as s:
-        # One conditional UPDATE: of two finalisers (the last shard's worker and a reaper),
-        # exactly one matches, on SQLite as on PostgreSQL.
-        res = s.execute(
+        # One conditional UPDATE of the owner (the status stays running): of two finalisers
+        # (the last shard's worker and a reaper), exactly one matches.
+        if not changed(
+            s,
             sa.update(SyncRun)
             .where(
                 SyncRun.id == run_id,
@@ -310,83 +316,10 @@ def take_finalization(
                 SyncRun.executor_id == FAN_OUT_EXECUTOR,
                 ~open_shards,
             )
-            .values(executor_id=executor_id, last_heartbeat_at=utcnow())
-        )
-        if not res.rowcount:  # type: ignore[attr-defined]
+            .values(executor_id=executor_id, last_heartbeat_at=utcnow()),
+        ):
             return None
-        shards = list(
-            s.scalars(
-                sa.select(RunShard).where(RunShard.run_id == run_id).order_by(RunShard.shard_index)
-            )
+        shards = s.scalars(
+            sa.select(RunShard).where(RunShard.run_id == run_id).order_by(RunShard.shard_index)
         )
-        return shards or None
-
-
-def _add(total: dict[str, Any], part: dict[str, Any]) -> None:
-    for key, value in part.items():
-        if isinstance(value, bool):
-            continue
-        if key == "duration_seconds" and isinstance(value, int | float):
-            total[key] = max(float(total.get(key, 0.0)), float(value))
-        elif isinstance(value, int | float):
-            total[key] = total.get(key, 0) + value
-        elif isinstance(value, dict):
-            sub = total.setdefault(key, {})
-            if isinstance(sub, dict):
-                _add(sub, value)
-
-
-def combine_outcomes(shards: Sequence[RunShard]) -> RunOutcome:
-    """The run's outcome from its shards': counts summed, the worst status wins."""
-    summary: dict[str, Any] = {}
-    for shard in shards:
-        _add(summary, shard.summary or {})
-    summary["phase"] = "done"
-    summary["shards"] = [
-        {
-            "index": sh.shard_index,
-            "status": sh.status,
-            "attempts": sh.attempts,
-            "rows_synced": sh.rows_synced,
-            "rows_failed": sh.rows_failed,
-            "result_reason_code": sh.result_reason_code,
-        }
-        for sh in shards
-    ]
-    synced = sum(sh.rows_synced for sh in shards)
-    failed_rows = sum(sh.rows_failed for sh in shards)
-    n = len(shards)
-    failed = [sh for sh in shards if sh.status == RunStatus.FAILED.value]
-    cancelled = [sh for sh in shards if sh.status == RunStatus.CANCELLED.value]
-    if failed:
-        first = failed[0]
-        return RunOutcome(
-            RunStatus.FAILED,
-            ResultClass.FAILURE,
-            first.result_reason_code or ReasonCode.INTERNAL_ERROR.value,
-            f"{len(failed)} of {n} shards failed; shard {first.shard_index + 1}/{n}: "
-            f"{first.error_message}",
-            synced,
-            failed_rows,
-            summary,
-        )
-    if cancelled:
-        first = cancelled[0]
-        return RunOutcome(
-            RunStatus.CANCELLED,
-            ResultClass.CANCELLED,
-            ReasonCode.CANCELLED_BY_USER.value,
-            first.error_message or "cancelled by user",
-            synced,
-            failed_rows,
-            summary,
-        )
-    return RunOutcome(
-        RunStatus.COMPLETED,
-        ResultClass.PARTIAL if failed_rows else ResultClass.SUCCESS,
-        ReasonCode.RECORDS_REJECTED.value if failed_rows else ReasonCode.OK.value,
-        "",
-        synced,
-        failed_rows,
-        summary,
-    )
+        return [shard_result(sh) for sh in shards] or None

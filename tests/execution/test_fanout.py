@@ -16,10 +16,10 @@ from syncline.execution.embedded import EmbeddedExecutor
 from syncline.execution.work import execute_claimed_shard
 from syncline.runs.lifecycle import claim_run
 from syncline.runs.queue import NullQueue
+from syncline.runs.reap import reap_stale_shards
 from syncline.runs.shards import (
     claim_next_shard,
     claim_shard,
-    reap_stale_shards,
     start_fan_out,
 )
 from syncline.store.tables import RunShard, SyncRun, utcnow

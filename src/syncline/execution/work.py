@@ -25,10 +25,9 @@ from syncline.engine.diff import Differ, open_duckdb
 from syncline.engine.load import ExecutionLost, WorkerStopping
 from syncline.engine.runner import compact_if_due, execute_run, snapshot_store
 from syncline.runs.lifecycle import finish_run, heartbeat, release_run, still_owned
-from syncline.runs.reap import reap_stale_runs
+from syncline.runs.reap import reap_stale_runs, reap_stale_shards
 from syncline.runs.shards import (
     finish_shard,
-    reap_stale_shards,
     release_shard,
     runs_ready_to_finalize,
     shard_heartbeat,

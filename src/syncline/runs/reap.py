@@ -1,7 +1,9 @@
-"""Runs whose worker died: their heartbeats stopped, so any worker's maintenance ends them.
+"""Runs and shards whose worker died: their heartbeats stopped, so any worker's maintenance
+ends them (every worker runs this; each change is conditional, so concurrent reapers agree).
 
 A run the user had asked to cancel ends ``cancelled``; any other ends ``failed`` /
-``heartbeat_timeout`` and may be resumed as a new attempt in the same transaction.
+``heartbeat_timeout`` and may be resumed as a new attempt in the same transaction. A shard goes
+back to pending for another worker, or fails once it is out of attempts.
 """
 
 from __future__ import annotations
@@ -14,10 +16,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.domain.enums import RunStatus
-from syncline.domain.runs import cancel_message, cancelled, run_heartbeat_timeout
+from syncline.domain.runs import (
+    cancel_message,
+    cancelled,
+    run_heartbeat_timeout,
+    shard_heartbeat_timeout,
+)
 from syncline.runs.lifecycle import follow_on_sync
+from syncline.runs.queue import JobQueue
+from syncline.runs.shards import back_to_pending
 from syncline.runs.transitions import FAN_OUT_EXECUTOR, end
-from syncline.store.tables import SyncRun, utcnow
+from syncline.store.tables import RunShard, Sync, SyncRun, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +73,48 @@ def reap_stale_runs(
             reaped.append(run_id)
             log.warning("run %s reaped: heartbeat timeout (%s)", run_id, outcome.status)
     return reaped
+
+
+def reap_stale_shards(
+    sessions: sessionmaker[Session], queue: JobQueue, *, timeout_seconds: float
+) -> list[str]:
+    """Shards whose worker stopped heartbeating go back to pending (or fail when out of
+    attempts); returns the ids of the runs concerned."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=timeout_seconds)
+    stale = sa.or_(RunShard.last_heartbeat_at.is_(None), RunShard.last_heartbeat_at < cutoff)
+    with sessions() as s:
+        rows = list(
+            s.execute(
+                sa.select(RunShard.id, RunShard.sync_id).where(
+                    RunShard.status == RunStatus.RUNNING.value, stale
+                )
+            )
+        )
+    touched: list[str] = []
+    for shard_id, sync_id in rows:
+        with sessions.begin() as s:
+            sync = s.get(Sync, sync_id)
+            allowed = 1 + (sync.max_auto_resume_attempts if sync else 0)
+            shard = s.get(RunShard, shard_id)
+            if shard is None:
+                continue
+            exhausted = shard.attempts >= allowed
+            if exhausted:
+                outcome = shard_heartbeat_timeout(shard.attempts)
+                done = end(s, RunShard, shard_id, outcome, where=(stale,), now=now)
+            else:
+                done = back_to_pending(s, shard_id, where=(stale,), now=now)
+            if not done:
+                continue
+            if not exhausted:
+                s.refresh(shard)
+                queue.enqueue_shard(s, shard)
+            touched.append(shard.run_id)
+            log.warning(
+                "shard %s of run %s: worker lost, %s",
+                shard.shard_index,
+                shard.run_id,
+                "failed" if exhausted else "resumed",
+            )
+    return touched

@@ -7,19 +7,19 @@ disjoint, so shards never touch each other's records). The run ends when every s
 last shard's worker (or any worker's maintenance, if that one died) combines the outcomes.
 
 A shard whose worker dies goes back to pending and is resumed by another worker from its last
-committed batch, up to ``1 + max_auto_resume_attempts`` executions in all.
+committed batch, up to ``1 + max_auto_resume_attempts`` executions in all (``runs/reap.py``).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.domain.enums import ExecutionMode, RunStatus, SyncMode
-from syncline.domain.runs import RunOutcome, ShardRef, ShardResult, shard_heartbeat_timeout
+from syncline.domain.runs import RunOutcome, ShardRef, ShardResult
 from syncline.runs.queue import JobQueue
 from syncline.runs.transitions import FAN_OUT_EXECUTOR, beat, changed, end, owned, transition
 from syncline.store.tables import RunShard, Sync, SyncRun, utcnow
@@ -175,7 +175,7 @@ def finish_shard(
         )
 
 
-def _back_to_pending(
+def back_to_pending(
     s: Session,
     shard_id: str,
     *,
@@ -203,7 +203,7 @@ def release_shard(
     with sessions.begin() as s:
         # Handing back is not a failed attempt.
         attempts = RunShard.attempts - 1
-        if not _back_to_pending(
+        if not back_to_pending(
             s, shard_id, where=owned(RunShard, shard_id, executor_id), attempts=attempts
         ):
             return False
@@ -211,51 +211,6 @@ def release_shard(
         assert shard is not None
         queue.enqueue_shard(s, shard)
         return True
-
-
-def reap_stale_shards(
-    sessions: sessionmaker[Session], queue: JobQueue, *, timeout_seconds: float
-) -> list[str]:
-    """Shards whose worker stopped heartbeating go back to pending (or fail when out of
-    attempts); returns the ids of the runs concerned."""
-    now = utcnow()
-    cutoff = now - timedelta(seconds=timeout_seconds)
-    stale = sa.or_(RunShard.last_heartbeat_at.is_(None), RunShard.last_heartbeat_at < cutoff)
-    with sessions() as s:
-        rows = list(
-            s.execute(
-                sa.select(RunShard.id, RunShard.sync_id).where(
-                    RunShard.status == RunStatus.RUNNING.value, stale
-                )
-            )
-        )
-    touched: list[str] = []
-    for shard_id, sync_id in rows:
-        with sessions.begin() as s:
-            sync = s.get(Sync, sync_id)
-            allowed = 1 + (sync.max_auto_resume_attempts if sync else 0)
-            shard = s.get(RunShard, shard_id)
-            if shard is None:
-                continue
-            exhausted = shard.attempts >= allowed
-            if exhausted:
-                outcome = shard_heartbeat_timeout(shard.attempts)
-                done = end(s, RunShard, shard_id, outcome, where=(stale,), now=now)
-            else:
-                done = _back_to_pending(s, shard_id, where=(stale,), now=now)
-            if not done:
-                continue
-            if not exhausted:
-                s.refresh(shard)
-                queue.enqueue_shard(s, shard)
-            touched.append(shard.run_id)
-            log.warning(
-                "shard %s of run %s: worker lost, %s",
-                shard.shard_index,
-                shard.run_id,
-                "failed" if exhausted else "resumed",
-            )
-    return touched
 
 
 def runs_ready_to_finalize(sessions: sessionmaker[Session]) -> list[str]:

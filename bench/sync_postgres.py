@@ -27,7 +27,7 @@ from load_postgres import DDL, bare_copy
 
 from syncline.bootstrap import build_context
 from syncline.engine.runner import execute_run
-from syncline.execution.lifecycle import claim_run, finish_run
+from syncline.runs.lifecycle import claim_run, finish_run
 from syncline.settings import Settings
 from syncline.store.db import upgrade
 from syncline.store.tables import Destination, Model, Source, Sync, SyncRun, Workspace

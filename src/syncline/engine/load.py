@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 from tenacity import (
@@ -20,23 +21,13 @@ from tenacity import (
 )
 
 from syncline.connectors.base import ChangeBatch, Destination, DestinationError, Operation
-from syncline.engine.records import RecordWriter
-from syncline.engine.snapshot import SnapshotStore, delta_table
+from syncline.engine.diff import Differ
+from syncline.engine.mapping import CompiledMapping
+from syncline.engine.plan import Plan
+from syncline.engine.ports import RecordSink
+from syncline.engine.snapshot.types import SnapshotStore, delta_table
 
 log = logging.getLogger(__name__)
-
-
-class WorkerStopping(Exception):
-    """The worker is shutting down: stop at this batch boundary and hand the run back."""
-
-
-class ExecutionLost(Exception):
-    """This execution no longer owns its run or shard (it was declared dead and another
-    worker took over): stop before sending anything more, record nothing."""
-
-
-class RunCancelled(Exception):
-    """A user asked the run to stop; it stops at a batch boundary."""
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -68,7 +59,7 @@ class BatchLoader:
         *,
         destination: Destination,
         snapshots: SnapshotStore,
-        records: RecordWriter,
+        records: RecordSink,
         sync_id: str,
         run_id: str,
         key_field: str,
@@ -156,3 +147,21 @@ class BatchLoader:
                 payload = rows[index] if rows is not None else {self.key_field: keys[index]}
                 out.append((keys[index], op, error_class, message, payload))
             self.records.write(out)
+
+
+def batch_size(max_batch_rows: int, config: dict[str, Any] | None, default: int) -> int:
+    """Rows per batch: ``config.batch_size`` (or the default), within the destination's limit."""
+    return max(1, min(max_batch_rows, int((config or {}).get("batch_size", default))))
+
+
+def send_plan(
+    loader: BatchLoader, differ: Differ, mapping: CompiledMapping, plan: Plan, batch_rows: int
+) -> None:
+    """Send what the plan says, in its order; a mirror's deletes go last."""
+    for operation, classes in plan.sends:
+        for records, keys, hashes in differ.send_batches(mapping, classes, batch_rows):
+            loader.send(operation, records, keys, hashes)
+    if plan.deletes:
+        for keys in differ.removed_batches(batch_rows):
+            records = pa.table({mapping.key_field: pa.array(keys, pa.string())})
+            loader.send(Operation.DELETE, records, keys, None)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from syncline.connectors.registry import open_source
 from syncline.domain.enums import SyncMode
 from syncline.domain.runs import ShardRef
 from syncline.engine.diff import DiffCounts, Differ, open_duckdb
@@ -34,7 +33,7 @@ def extract(
     closers: list[Callable[[], None]],
 ) -> Differ:
     """Open the source and stream the model's rows into a DuckDB spilling to ``work_dir``."""
-    source = open_source(source_row.type, env.decrypt(source_row.config))
+    source = env.sources(source_row.type, env.decrypt(source_row.config))
     closers.append(source.close)
     work_dir.mkdir(parents=True, exist_ok=True)
     differ = Differ(open_duckdb(temp_dir=str(work_dir)))

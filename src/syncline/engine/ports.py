@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from syncline.connectors.base import Destination, Source
+from syncline.connectors.registry import open_destination, open_source
 from syncline.engine.snapshot.types import SnapshotStore
 
 if TYPE_CHECKING:
@@ -73,7 +75,7 @@ Decrypt = Callable[[dict[str, Any]], dict[str, Any]]
 """A connector's stored config -> the config with its secrets in clear."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReadEnv:
     """What extracting and diffing need; shared by runs and dry runs (which write nothing)."""
 
@@ -82,9 +84,12 @@ class ReadEnv:
     batch_rows: int
     # Scratch space: each execution works (and spills) in its own directory below it.
     work_dir: Path
+    # Connector type + decrypted config -> an open connector (the installed plugins).
+    sources: Callable[[str, dict[str, Any]], Source] = open_source
+    destinations: Callable[[str, dict[str, Any]], Destination] = open_destination
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EngineEnv(ReadEnv):
     """Everything one execution of a run needs, and nothing else."""
 

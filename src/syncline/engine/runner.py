@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from syncline.connectors.base import RunInfo
-from syncline.connectors.registry import open_destination
 from syncline.domain.enums import RunMode, SyncMode
 from syncline.domain.jsonsafe import json_safe
 from syncline.domain.runs import RunOutcome, ShardRef
@@ -139,7 +138,7 @@ class _Runner:
         mode = SyncMode(sync.sync_mode)
         plan = plan_for(mode)
         full = spec.run.run_mode == RunMode.FULL.value
-        destination = open_destination(spec.destination.type, env.decrypt(spec.destination.config))
+        destination = env.destinations(spec.destination.type, env.decrypt(spec.destination.config))
         self._closers.append(destination.close)
         self.summary["phase"] = "extracting"
         self._between_batches()

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from syncline.domain.jsonsafe import json_safe
 from syncline.engine.diff import Differ
+from syncline.engine.extract import PreparedDiff
 from syncline.engine.load import BatchLoader
 from syncline.engine.ports import RunControl
 from syncline.engine.snapshot.types import SnapshotStore, delta_table
@@ -23,14 +24,13 @@ def finish_snapshot(
     *,
     sync_id: str,
     run_id: str,
-    differ: Differ,
+    prepared: PreparedDiff,
     loader: BatchLoader,
     full: bool,
     in_shard: bool,
-    hwm: str | None,
-    mark: Any,
 ) -> None:
     """Forget failed records of a full run, compact, and save a new high-water mark."""
+    differ, hwm, mark = prepared.differ, prepared.hwm, prepared.mark
     if full and loader.failed_keys:
         # After a full resend the destination state of a failed record is unknown:
         # forget it so the next run sends it again.

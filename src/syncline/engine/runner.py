@@ -24,7 +24,7 @@ from syncline.domain.runs import RunOutcome, ShardRef
 from syncline.engine.commit import finish_snapshot
 from syncline.engine.diff import Differ
 from syncline.engine.extract import prepare_diff
-from syncline.engine.load import BatchLoader, batch_size, send_plan
+from syncline.engine.load import BatchLoader, batch_size, loader_for, send_plan
 from syncline.engine.outcomes import (
     NOT_AN_OUTCOME,
     Ending,
@@ -114,14 +114,7 @@ class _Runner:
         if self.differ:
             self.summary.update(self.differ.counts.as_dict())
         if self.loader:
-            st = self.loader.stats
-            self.summary.update(
-                sent=st.sent,
-                acknowledged=st.acknowledged,
-                failed=st.failed,
-                destination_rejected=st.failed_by_class,
-                batches=st.batches,
-            )
+            self.summary.update(self.loader.stats.as_summary())
 
     def _between_batches(self) -> None:
         self.env.control.before_batch()
@@ -163,39 +156,29 @@ class _Runner:
             check_delete_guard(sync.config, *prepared.guard)
 
         self.summary["phase"] = "loading"
-        rows = batch_size(destination.capabilities.max_batch_rows, sync.config, env.batch_rows)
-        destination.begin(
-            RunInfo(
-                sync_id=sync.id,
-                run_id=spec.run.id,
-                sync_mode=mode,
-                key_field=mapping.key_field,
-                fields=mapping.destination_fields,
-                work_dir=str(self.work_dir),
-                part=self.shard.label if self.shard else "",
-                execution=self.execution,
-            )
-        )
-        cfg = sync.config or {}
-        self.loader = loader = BatchLoader(
-            destination=destination,
-            snapshots=env.snapshots,
-            records=self.records,
+        run = RunInfo(
             sync_id=sync.id,
             run_id=spec.run.id,
+            sync_mode=mode,
             key_field=mapping.key_field,
-            skip_nulls=not sync.sync_null_values,
+            fields=mapping.destination_fields,
+            work_dir=str(self.work_dir),
+            part=self.shard.label if self.shard else "",
+            execution=self.execution,
+        )
+        destination.begin(run)
+        self.loader = loader = loader_for(
+            destination,
+            sync,
+            snapshots=env.snapshots,
+            records=self.records,
+            run_id=spec.run.id,
+            key_field=mapping.key_field,
             hash_probe=differ.probe,
-            max_attempts=int(cfg.get("max_retries", 5)),
-            backoff_initial=float(cfg.get("retry_backoff_seconds", 0.5)),
             between_batches=self._between_batches,
         )
-        success = False
-        try:
-            send_plan(loader, differ, mapping, plan, rows)
-            success = True
-        finally:
-            destination.finish(success=success)
+        rows = batch_size(destination.capabilities.max_batch_rows, sync.config, env.batch_rows)
+        send_plan(loader, differ, mapping, plan, batch_rows=rows)
         self.summary["phase"] = "committing"
         env.control.before_commit()  # a worker that lost the run must not compact or move the mark
         finish_snapshot(
@@ -203,12 +186,10 @@ class _Runner:
             env.control,
             sync_id=sync.id,
             run_id=spec.run.id,
-            differ=differ,
+            prepared=prepared,
             loader=loader,
             full=full,
             in_shard=self.shard is not None,
-            hwm=prepared.hwm,
-            mark=prepared.mark,
         )
         self.summary["phase"] = "done"
         return self.outcome(completed(self._failed()))

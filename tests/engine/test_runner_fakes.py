@@ -12,6 +12,7 @@ import pytest
 
 from syncline.connectors.base import DestinationAuthError, DestinationError, SourceError
 from syncline.domain.enums import Operation, ReasonCode, ResultClass, RunStatus
+from syncline.domain.runs import ShardRef
 from syncline.engine.ports import ExecutionLost, WorkerStopping
 from tests.engine.fakes import Bench, FakeControl
 
@@ -238,3 +239,26 @@ def test_a_retryable_batch_failure_is_retried(tmp_path: Path) -> None:
     b.destination.write = first_fails  # type: ignore[method-assign]
     outcome, _ = b.run()
     assert outcome.result_class == ResultClass.SUCCESS and outcome.rows_synced == 10
+
+
+def test_shards_split_the_keys_and_leave_compaction_to_the_finaliser(tmp_path: Path) -> None:
+    b = Bench(tmp_path)
+    first, _ = b.run(shard=ShardRef("sh-a", 0, 2))
+    a = set(b.destination.sent(Operation.UPSERT))
+    second, _ = b.run(shard=ShardRef("sh-b", 1, 2))
+    both = set(b.destination.sent(Operation.UPSERT))
+    assert a and a < both and both == set(_keys(*range(1, 11)))
+    assert first.rows_synced + second.rows_synced == 10
+    assert b.destination.run.part == "s2of2"
+    assert all(seg.kind == "delta" for seg in b.snapshots.segments("sync-1"))
+
+
+def test_a_mirror_shard_guards_deletes_over_the_whole_model(tmp_path: Path) -> None:
+    b = Bench(tmp_path, mode="mirror")
+    b.run()
+    del b.rows[:6]  # 60% of the model: refused in every shard, whichever keys it holds
+    b.destination.writes.clear()
+    for index in range(2):
+        outcome, _ = b.run(shard=ShardRef(f"sh-{index}", index, 2))
+        assert outcome.reason_code == "delete_guard", outcome
+    assert b.destination.writes == []

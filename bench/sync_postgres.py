@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from load_postgres import DDL, bare_copy
 
 from syncline.bootstrap import build_context
-from syncline.engine.runner import execute_run
+from syncline.execution.engine_env import run_engine
 from syncline.runs.lifecycle import claim_run, finish_run
 from syncline.settings import Settings
 from syncline.store.db import upgrade
@@ -114,7 +114,7 @@ def main() -> None:
                 run_id = run.id
             assert claim_run(ctx.sessions, run_id, executor_id="bench")
             t1 = time.perf_counter()
-            outcome = execute_run(ctx, run_id)
+            outcome = run_engine(ctx, run_id)
             run_s = time.perf_counter() - t1
             finish_run(ctx.sessions, run_id, outcome, executor_id="bench")
             ctx.dispose()

@@ -13,7 +13,7 @@ import pytest
 from syncline.bootstrap import build_context
 from syncline.context import AppContext
 from syncline.domain.runs import RunOutcome
-from syncline.engine.runner import execute_run
+from syncline.execution.engine_env import run_engine
 from syncline.runs.lifecycle import claim_run, finish_run
 from syncline.settings import Settings
 from syncline.store.db import upgrade
@@ -103,7 +103,7 @@ class Harness:
             s.flush()
             run_id = run.id
         assert claim_run(self.ctx.sessions, run_id, executor_id="test")
-        outcome = execute_run(self.ctx, run_id, on_batch=on_batch)
+        outcome = run_engine(self.ctx, run_id, guard=on_batch)
         assert finish_run(self.ctx.sessions, run_id, outcome, executor_id="test")
         with self.ctx.sessions() as s:
             stored = s.get(SyncRun, run_id)

@@ -6,7 +6,7 @@ import psycopg
 import sqlalchemy as sa
 
 from syncline.engine.dryrun import dry_run
-from syncline.engine.runner import snapshot_store
+from syncline.execution.engine_env import read_env, snapshot_store
 from syncline.store.tables import Model, Source, Sync, SyncRun
 from tests.engine.conftest import Harness
 from tests.engine.test_runner_postgres import _setup
@@ -20,7 +20,7 @@ def _dry(h: Harness, sync_id: str) -> dict[str, object]:
         assert model is not None
         source = s.get(Source, model.source_id)
         assert source is not None
-        return dry_run(h.ctx, sync=sync, model=model, source=source, sample_size=3)
+        return dry_run(read_env(h.ctx), sync=sync, model=model, source=source, sample_size=3)
 
 
 def test_dry_run_plans_without_writing(harness: Harness, pg_database: str) -> None:

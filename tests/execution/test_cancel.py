@@ -6,8 +6,8 @@ import time
 
 import psycopg
 
-from syncline.engine.runner import snapshot_store
 from syncline.execution.embedded import EmbeddedExecutor
+from syncline.execution.engine_env import snapshot_store
 from syncline.runs.queue import NullQueue
 from syncline.services.runs import cancel_run, trigger_run
 from syncline.store.tables import SyncRun

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from syncline.engine.mapping import CompiledMapping, quote_ident
-from syncline.engine.snapshot import SNAPSHOT_SCHEMA, Segment
+from syncline.engine.snapshot.types import SNAPSHOT_SCHEMA, Segment
 
 # A fixed tuple hashed by every run. Stored with each snapshot segment: if DuckDB's hash ever
 # changes (a new version), old hashes are recognised as incomparable and rows are resent once

@@ -11,22 +11,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from syncline.context import AppContext
 from syncline.domain.enums import RunMode, SyncMode
 from syncline.domain.jsonsafe import json_safe
 from syncline.engine.diff import Differ
+from syncline.engine.extract import prepare_diff
 from syncline.engine.mapping import CompiledMapping
-from syncline.engine.runner import DeleteGuardError, check_delete_guard, prepare_diff
+from syncline.engine.plan import DeleteGuardError, check_delete_guard, plan_for, preview
+from syncline.engine.ports import ReadEnv
 from syncline.store.tables import Model, Source, Sync
-
-# Which diff classes each mode turns into creates / updates (deletes: mirror's removed keys).
-_OUTCOMES: dict[SyncMode, dict[str, tuple[str, ...]]] = {
-    SyncMode.UPSERT: {"creates": ("added",), "updates": ("changed",)},
-    SyncMode.MIRROR: {"creates": ("added",), "updates": ("changed",)},
-    SyncMode.INSERT: {"creates": ("added",), "updates": ()},
-    SyncMode.APPEND: {"creates": ("added",), "updates": ()},
-    SyncMode.UPDATE: {"creates": (), "updates": ("added", "changed")},
-}
 
 
 def _sample(
@@ -40,7 +32,7 @@ def _sample(
 
 
 def dry_run(
-    ctx: AppContext,
+    env: ReadEnv,
     *,
     sync: Sync,
     model: Model,
@@ -49,11 +41,11 @@ def dry_run(
     sample_size: int = 10,
 ) -> dict[str, Any]:
     """The plan of a run of ``sync`` now: counts and sample records per outcome."""
-    work_dir = ctx.settings.data_dir / "work" / f"dry-{uuid.uuid4().hex}"
+    work_dir = env.work_dir / f"dry-{uuid.uuid4().hex}"
     closers: list[Callable[[], None]] = []
     try:
         prepared = prepare_diff(
-            ctx,
+            env,
             sync=sync,
             model=model,
             source_row=source,
@@ -63,23 +55,26 @@ def dry_run(
         )
         differ, mapping, counts = prepared.differ, prepared.mapping, prepared.counts
         mode = SyncMode(sync.sync_mode)
+        steps = plan_for(mode)
         by_class = {"added": counts.added, "changed": counts.changed}
         plan: dict[str, Any] = {}
-        for outcome, classes in _OUTCOMES[mode].items():
+        for outcome, classes in preview(steps).items():
             plan[outcome] = {
                 "count": sum(by_class[c] for c in classes),
                 "sample": _sample(differ, mapping, classes, sample_size),
             }
         deletes: dict[str, Any] = {"count": 0, "sample": []}
         guard: dict[str, Any] = {"would_fail": False, "message": ""}
-        if mode == SyncMode.MIRROR:
+        if steps.deletes:
             keys = next(differ.removed_batches(max(1, sample_size)), [])
             deletes = {
                 "count": counts.removed,
                 "sample": [{mapping.key_field: k} for k in keys[:sample_size]],
             }
             try:
-                check_delete_guard(sync, counts.removed, counts.model_rows, counts.snapshot_rows)
+                check_delete_guard(
+                    sync.config, counts.removed, counts.model_rows, counts.snapshot_rows
+                )
             except DeleteGuardError as exc:
                 guard = {"would_fail": True, "message": str(exc)}
         plan["deletes"] = deletes

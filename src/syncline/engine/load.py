@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 from tenacity import (
@@ -19,24 +20,20 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from syncline.connectors.base import ChangeBatch, Destination, DestinationError, Operation
-from syncline.engine.records import RecordWriter
-from syncline.engine.snapshot import SnapshotStore, delta_table
+from syncline.connectors.base import (
+    ChangeBatch,
+    Destination,
+    DestinationError,
+    Operation,
+)
+from syncline.engine.diff import Differ
+from syncline.engine.mapping import CompiledMapping
+from syncline.engine.plan import Plan
+from syncline.engine.ports import RecordSink
+from syncline.engine.snapshot.types import SnapshotStore, delta_table
+from syncline.store.tables import Sync
 
 log = logging.getLogger(__name__)
-
-
-class WorkerStopping(Exception):
-    """The worker is shutting down: stop at this batch boundary and hand the run back."""
-
-
-class ExecutionLost(Exception):
-    """This execution no longer owns its run or shard (it was declared dead and another
-    worker took over): stop before sending anything more, record nothing."""
-
-
-class RunCancelled(Exception):
-    """A user asked the run to stop; it stops at a batch boundary."""
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -59,6 +56,16 @@ class LoadStats:
     def failed_total(self) -> int:
         return sum(self.failed.values())
 
+    def as_summary(self) -> dict[str, Any]:
+        """The load's part of a run's summary."""
+        return {
+            "sent": self.sent,
+            "acknowledged": self.acknowledged,
+            "failed": self.failed,
+            "destination_rejected": self.failed_by_class,
+            "batches": self.batches,
+        }
+
 
 class BatchLoader:
     """Sends ChangeBatches for one run and keeps the snapshot in step with acknowledgements."""
@@ -68,7 +75,7 @@ class BatchLoader:
         *,
         destination: Destination,
         snapshots: SnapshotStore,
-        records: RecordWriter,
+        records: RecordSink,
         sync_id: str,
         run_id: str,
         key_field: str,
@@ -156,3 +163,60 @@ class BatchLoader:
                 payload = rows[index] if rows is not None else {self.key_field: keys[index]}
                 out.append((keys[index], op, error_class, message, payload))
             self.records.write(out)
+
+
+def batch_size(max_batch_rows: int, config: dict[str, Any] | None, default: int) -> int:
+    """Rows per batch: ``config.batch_size`` (or the default), within the destination's limit."""
+    return max(1, min(max_batch_rows, int((config or {}).get("batch_size", default))))
+
+
+def loader_for(
+    destination: Destination,
+    sync: Sync,
+    *,
+    snapshots: SnapshotStore,
+    records: RecordSink,
+    run_id: str,
+    key_field: str,
+    hash_probe: str,
+    between_batches: Callable[[], None],
+) -> BatchLoader:
+    """A loader for one run of ``sync``, with the sync's retry settings."""
+    cfg = sync.config or {}
+    return BatchLoader(
+        destination=destination,
+        snapshots=snapshots,
+        records=records,
+        sync_id=sync.id,
+        run_id=run_id,
+        key_field=key_field,
+        skip_nulls=not sync.sync_null_values,
+        hash_probe=hash_probe,
+        max_attempts=int(cfg.get("max_retries", 5)),
+        backoff_initial=float(cfg.get("retry_backoff_seconds", 0.5)),
+        between_batches=between_batches,
+    )
+
+
+def send_plan(
+    loader: BatchLoader,
+    differ: Differ,
+    mapping: CompiledMapping,
+    plan: Plan,
+    *,
+    batch_rows: int,
+) -> None:
+    """Send what the plan says in its order (a mirror's deletes last), then finish."""
+    destination = loader.destination
+    success = False
+    try:
+        for operation, classes in plan.sends:
+            for records, keys, hashes in differ.send_batches(mapping, classes, batch_rows):
+                loader.send(operation, records, keys, hashes)
+        if plan.deletes:
+            for keys in differ.removed_batches(batch_rows):
+                records = pa.table({mapping.key_field: pa.array(keys, pa.string())})
+                loader.send(Operation.DELETE, records, keys, None)
+        success = True
+    finally:
+        destination.finish(success=success)

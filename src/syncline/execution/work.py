@@ -21,9 +21,10 @@ from functools import partial
 from syncline.context import AppContext
 from syncline.domain.enums import RunStatus
 from syncline.domain.runs import ShardRef, combine_outcomes
+from syncline.engine.commit import compact_if_due
 from syncline.engine.diff import Differ, open_duckdb
-from syncline.engine.load import ExecutionLost, WorkerStopping
-from syncline.engine.runner import compact_if_due, execute_run, snapshot_store
+from syncline.engine.ports import ExecutionLost, WorkerStopping
+from syncline.execution.engine_env import run_engine, snapshot_store
 from syncline.runs.lifecycle import finish_run, heartbeat, release_run, still_owned
 from syncline.runs.reap import reap_stale_runs, reap_stale_shards
 from syncline.runs.shards import (
@@ -124,7 +125,7 @@ def execute_claimed_run(
         ) as beat:
             owned = partial(still_owned, ctx.sessions, run_id, executor_id=executor_id)
             try:
-                outcome = execute_run(ctx, run_id, on_batch=_guard(ctx, beat, should_stop, owned))
+                outcome = run_engine(ctx, run_id, guard=_guard(ctx, beat, should_stop, owned))
             except WorkerStopping:
                 release_run(ctx.sessions, run_id, executor_id=executor_id, queue=ctx.queue)
                 log.info("run %s handed back: this worker is stopping", run_id)
@@ -159,8 +160,8 @@ def execute_claimed_shard(
                 still_owned, ctx.sessions, run_id, executor_id=executor_id, shard_id=shard.id
             )
             try:
-                outcome = execute_run(
-                    ctx, run_id, on_batch=_guard(ctx, beat, should_stop, owned), shard=shard
+                outcome = run_engine(
+                    ctx, run_id, guard=_guard(ctx, beat, should_stop, owned), shard=shard
                 )
             except WorkerStopping:
                 release_shard(ctx.sessions, ctx.queue, shard.id, executor_id=executor_id)

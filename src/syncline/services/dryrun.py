@@ -12,6 +12,7 @@ from syncline.context import AppContext
 from syncline.domain.enums import RunMode
 from syncline.engine.dryrun import dry_run
 from syncline.engine.mapping import MappingError
+from syncline.execution.engine_env import read_env
 from syncline.services.common import get_scoped
 from syncline.services.errors import UpstreamError, ValidationError
 from syncline.store.tables import Model, Source, Sync
@@ -40,7 +41,12 @@ def dry_run_sync(
     )
     try:
         return dry_run(
-            ctx, sync=sync, model=model, source=source, run_mode=run_mode, sample_size=sample_size
+            read_env(ctx),
+            sync=sync,
+            model=model,
+            source=source,
+            run_mode=run_mode,
+            sample_size=sample_size,
         )
     except (MappingError, UnknownConnectorError) as exc:
         raise ValidationError.at(["sync"], str(exc)) from exc

@@ -1,0 +1,123 @@
+"""The engine's ports, built from a process's context: what ``execute_run`` is handed.
+
+The engine knows nothing of the context or the run lifecycle; this module is where the two
+meet: the snapshot store chosen for the metadata store, the secret box's decrypt, and a
+``RunControl`` that asks and tells the run lifecycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from syncline.context import AppContext
+from syncline.domain.runs import RunOutcome, ShardRef
+from syncline.engine.ports import EngineEnv, ReadEnv, RunCancelled
+from syncline.engine.runner import execute_run
+from syncline.engine.snapshot import DatabaseSnapshotStore, FileSnapshotStore, SnapshotStore
+from syncline.engine.spec import load_spec, record_writer
+from syncline.runs.lifecycle import cancel_requested, report_progress, save_sync_state
+from syncline.store.tables import SyncRun
+
+
+def snapshot_store(ctx: AppContext) -> SnapshotStore:
+    """Snapshots live beside the metadata store: in PostgreSQL when workers are distributed."""
+    if ctx.is_postgres:
+        return DatabaseSnapshotStore(ctx.sessions)
+    return FileSnapshotStore(ctx.settings.data_dir / "snapshots")
+
+
+def read_env(ctx: AppContext) -> ReadEnv:
+    """What extracting and diffing need (dry runs use only this)."""
+    return ReadEnv(
+        decrypt=ctx.secrets.decrypt_config,
+        snapshots=snapshot_store(ctx),
+        batch_rows=ctx.settings.batch_rows,
+        work_dir=ctx.settings.data_dir / "work",
+    )
+
+
+class LifecycleControl:
+    """The engine's RunControl on the run lifecycle: cancel requests, live progress and the
+    sync's state in the metadata store, plus this execution's ``guard`` (ownership, stop)."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        run_id: str,
+        *,
+        guard: Callable[[], None] | None = None,
+        shard_id: str | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.run_id = run_id
+        self.guard = guard or (lambda: None)
+        self.shard_id = shard_id
+
+    def before_batch(self) -> None:
+        if cancel_requested(self.sessions, self.run_id):
+            raise RunCancelled(self._cancel_message())
+        self.guard()
+
+    def before_commit(self) -> None:
+        self.guard()
+
+    def progress(self, *, rows_synced: int, rows_failed: int, summary: dict[str, Any]) -> None:
+        report_progress(
+            self.sessions,
+            self.run_id,
+            rows_synced=rows_synced,
+            rows_failed=rows_failed,
+            summary=summary,
+            shard_id=self.shard_id,
+        )
+
+    def save_state(self, patch: dict[str, Any]) -> None:
+        with self.sessions() as s:
+            run = s.get(SyncRun, self.run_id)
+            sync_id = run.sync_id if run else None
+        if sync_id is not None:
+            save_sync_state(self.sessions, sync_id, patch)
+
+    def _cancel_message(self) -> str:
+        """The user's reason, read now: it was written after the run started."""
+        with self.sessions() as s:
+            run = s.get(SyncRun, self.run_id)
+            reason = run.cancel_reason if run else None
+        return f"cancelled by user: {reason}" if reason else "cancelled by user"
+
+
+def engine_env(
+    ctx: AppContext,
+    run_id: str,
+    *,
+    guard: Callable[[], None] | None = None,
+    shard: ShardRef | None = None,
+) -> EngineEnv:
+    """The ports of one execution of ``run_id``, built from the process's context."""
+    base = read_env(ctx)
+    return EngineEnv(
+        decrypt=base.decrypt,
+        snapshots=base.snapshots,
+        batch_rows=base.batch_rows,
+        work_dir=base.work_dir,
+        specs=partial(load_spec, ctx.sessions),
+        records=partial(record_writer, ctx.sessions),
+        control=LifecycleControl(
+            ctx.sessions, run_id, guard=guard, shard_id=shard.id if shard else None
+        ),
+    )
+
+
+def run_engine(
+    ctx: AppContext,
+    run_id: str,
+    *,
+    guard: Callable[[], None] | None = None,
+    shard: ShardRef | None = None,
+) -> RunOutcome:
+    """Execute a claimed run (or shard) through the engine; the caller records the outcome."""
+    return execute_run(engine_env(ctx, run_id, guard=guard, shard=shard), run_id, shard=shard)

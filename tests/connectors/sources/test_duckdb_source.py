@@ -15,8 +15,10 @@ from syncline.connectors.registry import open_source
 from syncline.connectors.sources.duckdb import DuckDBConfig, DuckDBSource
 
 
-def _memory() -> DuckDBSource:
-    return DuckDBSource(DuckDBConfig(path=":memory:"))
+def _memory(*allowed: Path) -> DuckDBSource:
+    return DuckDBSource(
+        DuckDBConfig(path=":memory:", allowed_directories=[str(d) for d in allowed])
+    )
 
 
 def test_in_memory_database_checks_ok_whatever_read_only_says() -> None:
@@ -43,7 +45,7 @@ def test_reads_a_parquet_file(tmp_path: Path) -> None:
         }
     )
     pq.write_table(table, path)
-    with _memory() as src:
+    with _memory(tmp_path) as src:
         sql = f"SELECT * FROM read_parquet('{path}') ORDER BY id"
         assert [(c.name, c.type) for c in src.columns(sql)] == [
             ("id", "int64"),
@@ -59,7 +61,7 @@ def test_reads_a_csv_file(tmp_path: Path) -> None:
         writer = csv.writer(f)
         writer.writerow(["order_id", "customer", "total", "placed_on"])
         writer.writerows([[10, "Zoë", "19.99", "2024-05-01"], [11, "Bo", "5.00", "2024-05-02"]])
-    with _memory() as src:
+    with _memory(tmp_path) as src:
         sql = f"SELECT * FROM read_csv('{path}', header = true) ORDER BY order_id"
         types = {c.name: c.type for c in src.columns(sql)}
         assert types == {

@@ -39,16 +39,17 @@ _slots_lock = threading.Lock()
 def _warehouse_slot(session: Session, settings: Settings | None) -> Iterator[None]:
     """End the request's store transaction, then hold one of the process's preview slots.
 
-    Without ``settings`` (the CLI, config apply: one caller at a time) there is no bound.
+    Without ``settings`` (the CLI, config apply: one caller at a time, in transactions of
+    their own) neither happens.
 
     Raises:
         BusyError: every slot stayed taken for ``preview_wait_seconds``.
     """
-    # The warehouse query may take its whole timeout: the pooled connection must not wait too.
-    session.commit()
     if settings is None:
         yield
         return
+    # The warehouse query may take its whole timeout: the pooled connection must not wait too.
+    session.commit()
     size = settings.preview_concurrency
     with _slots_lock:
         slot = _slots.setdefault(size, threading.BoundedSemaphore(size))

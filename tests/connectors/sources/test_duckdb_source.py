@@ -7,6 +7,7 @@ import datetime as dt
 import tracemalloc
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -115,3 +116,26 @@ def test_streams_two_million_rows_in_bounded_memory() -> None:
     assert rows == n
     assert peak_python < 8 * 2**20
     assert rss_growth_mib < 120, f"peak RSS grew by {rss_growth_mib:.0f} MiB"
+
+
+def test_sources_on_one_file_open_side_by_side(tmp_path: Path) -> None:
+    """DuckDB shares one locked-down instance per file: the second opener must not re-lock it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "wh.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE t AS SELECT range AS id FROM range(5)")
+    con.close()
+    sources = [DuckDBSource(DuckDBConfig(path=str(path))) for _ in range(6)]
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            counts = list(
+                pool.map(
+                    lambda s: sum(b.num_rows for b in s.read("SELECT * FROM t", batch_rows=10)),
+                    sources,
+                )
+            )
+        assert counts == [5] * 6
+    finally:
+        for src in sources:
+            src.close()

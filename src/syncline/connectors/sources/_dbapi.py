@@ -28,6 +28,7 @@ from syncline.connectors.sources._sqlguard import check_select
 __all__ = ["DbApiSource"]
 
 C = TypeVar("C")
+T = TypeVar("T")
 K = TypeVar("K", bound=QueryTimeouts)
 
 
@@ -79,6 +80,16 @@ class DbApiSource(ABC, Generic[C, K]):
     def _release(self, conn: C) -> None:
         self._conns.release(conn)
 
+    def _call(self, timeout: float, work: Callable[[C], T]) -> T:
+        """``work`` on a connection of its own, driver errors turned into SourceErrors."""
+        conn = self._connect(timeout)
+        try:
+            return work(conn)
+        except self.driver_error as exc:
+            raise self._error(exc) from exc
+        finally:
+            self._release(conn)
+
     def guard(self, sql: str) -> str:
         """``sql`` ready to run, once the guard has found it one read-only SELECT.
 
@@ -118,13 +129,7 @@ class DbApiSource(ABC, Generic[C, K]):
             SourceError: the source is unreachable or the SQL is refused or invalid.
         """
         text = self.guard(sql)
-        conn = self._connect(self.config.preview_timeout_seconds)
-        try:
-            return self._schema_on(conn, text)
-        except self.driver_error as exc:
-            raise self._error(exc) from exc
-        finally:
-            self._release(conn)
+        return self._call(self.config.preview_timeout_seconds, lambda c: self._schema_on(c, text))
 
     def read(self, sql: str, *, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Stream the model as record batches of ``batch_rows`` rows (the last may be shorter).
@@ -143,10 +148,13 @@ class DbApiSource(ABC, Generic[C, K]):
 
     def _stream(self, sql: str, batch_rows: int, timeout: float) -> Iterator[pa.RecordBatch]:
         check_batch_rows(batch_rows)
-        text = self.guard(sql)
+        yield from self._read_guarded(self.guard(sql), batch_rows, timeout)
+
+    def _read_guarded(self, sql: str, batch_rows: int, timeout: float) -> Iterator[pa.RecordBatch]:
+        """Stream ``sql``, already guarded, on a connection of its own."""
         conn = self._connect(timeout)
         try:
-            yield from self._batches(conn, text, batch_rows)
+            yield from self._batches(conn, sql, batch_rows)
         except self.driver_error as exc:
             raise self._error(exc) from exc
         finally:

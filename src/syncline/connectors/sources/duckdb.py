@@ -35,11 +35,17 @@ __all__ = ["DuckDBConfig", "DuckDBSource"]
 _MEMORY = ":memory:"
 # Extensions are never fetched or loaded on a model's behalf (ICU and Parquet are built in).
 _NO_AUTOLOAD = {"autoload_known_extensions": False, "autoinstall_known_extensions": False}
+_OPENING = threading.Lock()
 
 
 def _directories(paths: list[str]) -> list[str]:
     """Absolute directories ending in a separator: DuckDB matches them as path prefixes."""
     return [os.path.join(os.path.abspath(os.path.expanduser(p)), "") for p in paths]
+
+
+def _setting(con: duckdb.DuckDBPyConnection, name: str) -> Any:
+    row = con.execute("SELECT current_setting(?)", [name]).fetchone()
+    return None if row is None else row[0]
 
 
 def _literal(text: str) -> str:
@@ -119,33 +125,52 @@ class DuckDBSource:
             return self._con
 
     def _open(self) -> duckdb.DuckDBPyConnection:
+        # Connections to one file share a database instance: opening and locking it down must
+        # not interleave with another source doing the same.
+        with _OPENING:
+            con = self._connect()
+            try:
+                self._lock_down(con)
+            except duckdb.Error as exc:
+                con.close()
+                raise SourceError(f"{self._label}: cannot open: {exc}") from exc
+            except SourceError:
+                con.close()
+                raise
+        return con
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
         path = self.config.path
         try:
             if self._in_memory:
-                con = duckdb.connect(_MEMORY, config=dict(_NO_AUTOLOAD))
-            else:
-                assert path is not None
-                if self.config.read_only and not os.path.exists(path):
-                    raise SourceError(f"{self._label}: the database file does not exist")
-                con = duckdb.connect(
-                    path, read_only=self.config.read_only, config=dict(_NO_AUTOLOAD)
-                )
+                return duckdb.connect(_MEMORY, config=dict(_NO_AUTOLOAD))
+            assert path is not None
+            if self.config.read_only and not os.path.exists(path):
+                raise SourceError(f"{self._label}: the database file does not exist")
+            return duckdb.connect(path, read_only=self.config.read_only, config=dict(_NO_AUTOLOAD))
         except duckdb.Error as exc:
             # Most open failures are a lock held by another process or a file being replaced.
             raise SourceError(f"{self._label}: cannot open: {exc}", retryable=True) from exc
-        try:
-            self._lock_down(con)
-        except duckdb.Error as exc:
-            con.close()
-            raise SourceError(f"{self._label}: cannot open: {exc}") from exc
-        return con
 
     def _lock_down(self, con: duckdb.DuckDBPyConnection) -> None:
         """Settings first, then no external access, then no more settings: in that order.
 
         UTC makes timestamps with time zone come out as ``timestamp[us, tz=UTC]`` whatever the
         host's zone is; it must be set before the configuration is locked.
+
+        DuckDB shares one database instance between the connections a process opens on the
+        same file: when another source (or run) has it open, it is locked already.
+
+        Raises:
+            SourceError: the file is open in this process without the lock.
         """
+        if _setting(con, "lock_configuration"):
+            if _setting(con, "enable_external_access"):
+                raise SourceError(
+                    f"{self._label}: the database is open elsewhere in this process with "
+                    "external access on; close that connection first"
+                )
+            return
         con.execute("SET GLOBAL TimeZone = 'UTC'")
         if self.config.allowed_directories:
             dirs = ", ".join(_literal(d) for d in _directories(self.config.allowed_directories))
@@ -188,6 +213,12 @@ class DuckDBSource:
         """
         return columns_from_schema(self.schema(sql))
 
+    def _relation(self, cur: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation:
+        rel = cur.sql(sql)
+        if rel is None:
+            raise SourceError(f"{self._label}: the model SQL does not return rows")
+        return rel
+
     def schema(self, sql: str) -> pa.Schema:
         """The Arrow schema ``read(sql)`` yields (the preview timeout applies).
 
@@ -200,10 +231,7 @@ class DuckDBSource:
         watchdog = _Watchdog(cur, timeout)
         try:
             with watchdog:
-                rel = cur.sql(text)
-                if rel is None:
-                    raise SourceError(f"{self._label}: the model SQL does not return rows")
-                return rel.limit(0).to_arrow_table().schema
+                return self._relation(cur, text).limit(0).to_arrow_table().schema
         except duckdb.Error as exc:
             raise self._error(exc, timeout if watchdog.fired else None) from exc
         finally:
@@ -232,10 +260,7 @@ class DuckDBSource:
         watchdog = _Watchdog(cur, timeout)
         try:
             with watchdog:
-                rel = cur.sql(text)
-                if rel is None:
-                    raise SourceError(f"{self._label}: the model SQL does not return rows")
-                reader = iter(rel.to_arrow_reader(batch_rows))
+                reader = iter(self._relation(cur, text).to_arrow_reader(batch_rows))
             while True:
                 watchdog = _Watchdog(cur, timeout)
                 with watchdog:

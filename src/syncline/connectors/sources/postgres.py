@@ -29,7 +29,6 @@ from syncline.connectors.sources._common import (
     Converter,
     QueryTimeouts,
     batch_from_rows,
-    check_batch_rows,
     default_converter,
 )
 from syncline.connectors.sources._dbapi import DbApiSource
@@ -191,35 +190,21 @@ class PostgresSource(DbApiSource[psycopg.Connection[Any], PostgresConfig]):
         schema = pa.schema([(c.name, _arrow_type(c)) for c in desc])
         return schema, [c.type_code for c in desc]
 
-    def _stream(self, sql: str, batch_rows: int, timeout: float) -> Iterator[pa.RecordBatch]:
+    def _read_guarded(self, sql: str, batch_rows: int, timeout: float) -> Iterator[pa.RecordBatch]:
         """Models whose columns all have common types (numbers, text, bool, dates, timestamps,
         bytea) are read through ADBC's binary COPY, the others through a server-side cursor;
         both yield the schema ``columns()`` reports.
         """
-        check_batch_rows(batch_rows)
-        text = self.guard(sql)
         if self.use_adbc and _pg_adbc.available():
-            conn = self._connect(timeout)
-            try:
-                schema, oids = self._describe_on(conn, text)
-            except psycopg.Error as exc:
-                raise self._error(exc) from exc
-            finally:
-                self._release(conn)
+            schema, oids = self._call(timeout, lambda c: self._describe_on(c, sql))
             if all(oid in _pg_adbc.ADBC_OIDS for oid in oids):
                 cfg = self.config
                 conninfo = make_conninfo(cfg.dsn or "", **cfg.connect_kwargs())
                 yield from _pg_adbc.read_batches(
-                    conninfo, text, schema, batch_rows, self._label, timeout_ms(timeout)
+                    conninfo, sql, schema, batch_rows, self._label, timeout_ms(timeout)
                 )
                 return
-        conn = self._connect(timeout)
-        try:
-            yield from self._batches(conn, text, batch_rows)
-        except psycopg.Error as exc:
-            raise self._error(exc) from exc
-        finally:
-            self._release(conn)
+        yield from super()._read_guarded(sql, batch_rows, timeout)
 
     def _batches(
         self, conn: psycopg.Connection[Any], sql: str, batch_rows: int

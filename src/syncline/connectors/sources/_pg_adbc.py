@@ -129,9 +129,13 @@ def read_batches(
     except adbc_driver_manager.Error as exc:
         retryable = isinstance(exc, adbc_driver_manager.OperationalError)
         raise SourceError(f"{label}: {exc}", retryable=retryable) from exc
-    except pa.ArrowException as exc:
-        # A server error in the middle of the COPY stream (a statement timeout, a read-only
-        # violation) surfaces from the record batch reader as an Arrow error.
-        raise SourceError(f"{label}: {_server_message(exc)}") from exc
+    except (pa.ArrowException, OSError) as exc:
+        # A failure in the middle of the COPY stream surfaces from the record batch reader as
+        # an Arrow error or an OSError: a server error (a statement timeout, a read-only
+        # violation) carries "ERROR:" and is final; anything else is the connection.
+        text = str(exc)
+        raise SourceError(
+            f"{label}: {_server_message(exc)}", retryable="ERROR:" not in text
+        ) from exc
     finally:
         conn.close()

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     heartbeat_interval: float = 5.0
     scheduler_interval: float = 5.0
     batch_rows: int = 50_000
+    # Model previews and column discoveries running on sources at once, per process; past it a
+    # request waits up to preview_wait_seconds, then answers 503 (docs/security.md).
+    preview_concurrency: int = Field(default=4, ge=1)
+    preview_wait_seconds: float = Field(default=2.0, ge=0)
     # auto: procrastinate when the metadata store is PostgreSQL, embedded for SQLite.
     execution_backend: Literal["auto", "embedded", "procrastinate"] = "auto"
 

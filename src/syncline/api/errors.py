@@ -4,6 +4,7 @@
   (FastAPI's format, without echoing the input back: it may hold secrets);
 * unknown or foreign ids -> 404 ``{"detail": "Sync not found"}``;
 * conflicts with the current state -> 409 ``{"detail": "..."}``;
+* too many previews running on sources -> 503 with ``Retry-After``;
 * a value the store refuses -> 422, a lost race on a constraint -> 409 (safety nets).
 """
 
@@ -17,7 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
 
 from syncline.domain.validation import ValidationError
-from syncline.services.errors import ConflictError, NotFoundError, UpstreamError
+from syncline.services.errors import BusyError, ConflictError, NotFoundError, UpstreamError
 
 
 def _clean(errors: Any) -> list[dict[str, Any]]:
@@ -56,6 +57,15 @@ async def _upstream(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=502, content={"detail": exc.detail})
 
 
+async def _busy(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BusyError)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": exc.detail},
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     # A value the store refused (out of range, bad encoding) that validation let through:
     # it is still the request's fault, so answer 422 rather than a 500.
@@ -83,5 +93,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)
     app.add_exception_handler(UpstreamError, _upstream)
+    app.add_exception_handler(BusyError, _busy)
     app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(IntegrityError, _integrity_error)

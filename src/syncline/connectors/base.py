@@ -28,6 +28,7 @@ __all__ = [
     "FieldSchema",
     "ObjectSchema",
     "Operation",
+    "PreviewSource",
     "RecordError",
     "RunInfo",
     "Source",
@@ -196,6 +197,13 @@ class Source(Protocol):
     def read(self, sql: str, *, batch_rows: int) -> Iterator[pa.RecordBatch]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class PreviewSource(Protocol):
+    """A source that reads a preview under its shorter, interactive timeout."""
+
+    def preview(self, sql: str, *, limit: int) -> Iterator[pa.RecordBatch]: ...
 
 
 @runtime_checkable

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from syncline.domain.validation import ValidationError
 
-__all__ = ["ConflictError", "NotFoundError", "UpstreamError", "ValidationError"]
+__all__ = ["BusyError", "ConflictError", "NotFoundError", "UpstreamError", "ValidationError"]
 
 
 class NotFoundError(Exception):
@@ -34,3 +34,12 @@ class UpstreamError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class BusyError(Exception):
+    """Too much of one kind of work is already running; try again soon (API: 503)."""
+
+    def __init__(self, detail: str, *, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after = retry_after

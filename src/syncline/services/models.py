@@ -1,7 +1,14 @@
-"""Use cases for models: a SQL query on a source, with a primary key and discovered columns."""
+"""Use cases for models: a SQL query on a source, with a primary key and discovered columns.
+
+Previews and column discoveries run on the user's warehouse, which may be slow. They run
+after the request's metadata-store transaction has ended (its pooled connection is back in
+the pool while the warehouse works), and at most ``preview_concurrency`` of them at once per
+process: past that a request waits ``preview_wait_seconds`` for a slot, then gets a 503.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,16 +19,49 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from syncline.connectors import registry
-from syncline.connectors.base import ConnectorError
+from syncline.connectors.base import ConnectorError, PreviewSource
 from syncline.connectors.base import Source as SourceConnector
 from syncline.domain.jsonsafe import json_safe_rows
 from syncline.domain.validation import ValidationError
 from syncline.security.secrets import SecretBox, SecretError
 from syncline.services.common import Page, PageRequest, get_scoped, paginate
-from syncline.services.errors import ConflictError, NotFoundError
+from syncline.services.errors import BusyError, ConflictError, NotFoundError
+from syncline.settings import Settings
 from syncline.store.tables import Model, Source, Sync
 
 MAX_PREVIEW_ROWS = 1000
+
+_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+@contextmanager
+def _warehouse_slot(session: Session, settings: Settings | None) -> Iterator[None]:
+    """End the request's store transaction, then hold one of the process's preview slots.
+
+    Without ``settings`` (the CLI, config apply: one caller at a time, in transactions of
+    their own) neither happens.
+
+    Raises:
+        BusyError: every slot stayed taken for ``preview_wait_seconds``.
+    """
+    if settings is None:
+        yield
+        return
+    # The warehouse query may take its whole timeout: the pooled connection must not wait too.
+    session.commit()
+    size = settings.preview_concurrency
+    with _slots_lock:
+        slot = _slots.setdefault(size, threading.BoundedSemaphore(size))
+    if not slot.acquire(timeout=settings.preview_wait_seconds):
+        raise BusyError(
+            f"{size} model previews or column discoveries are already running on sources; "
+            "try again in a few seconds"
+        )
+    try:
+        yield
+    finally:
+        slot.release()
 
 
 @contextmanager
@@ -43,12 +83,25 @@ def _opened(
         conn.close()
 
 
-def discover_columns(secrets: SecretBox, source: Source, sql: str) -> list[dict[str, Any]]:
+def discover_columns(
+    secrets: SecretBox,
+    source: Source,
+    sql: str,
+    *,
+    session: Session | None = None,
+    settings: Settings | None = None,
+) -> list[dict[str, Any]]:
     """The columns ``sql`` returns on ``source`` as ``[{"name", "type", "nullable"}]``.
+
+    With ``session``, its transaction ends first and a preview slot is held meanwhile.
 
     Raises:
         ValidationError: the source refuses the query (bad SQL is the user's to fix).
+        BusyError: no preview slot came free in time.
     """
+    if session is not None:
+        with _warehouse_slot(session, settings):
+            return discover_columns(secrets, source, sql)
     with _opened(secrets, source, loc=("body", "sql")) as conn:
         try:
             return [c.as_dict() for c in conn.columns(sql)]
@@ -107,10 +160,14 @@ def create_model(
     sql: str,
     primary_key: str,
     description: str = "",
+    settings: Settings | None = None,
 ) -> Model:
-    """Create a model: its source must be in the workspace and its SQL must run there."""
+    """Create a model: its source must be in the workspace and its SQL must run there.
+
+    ``settings`` bounds the column discovery (see the module docstring).
+    """
     source = _source_in(session, workspace_id=workspace_id, source_id=source_id)
-    columns = discover_columns(secrets, source, sql)
+    columns = discover_columns(secrets, source, sql, session=session, settings=settings)
     _check_primary_key(columns, primary_key)
     model = Model(
         workspace_id=workspace_id,
@@ -137,6 +194,7 @@ def update_model(
     source_id: str | None = None,
     sql: str | None = None,
     primary_key: str | None = None,
+    settings: Settings | None = None,
 ) -> Model:
     """Change a model; a new ``sql`` or ``source_id`` rediscovers the columns."""
     model = get_model(session, workspace_id=workspace_id, model_id=model_id)
@@ -144,7 +202,13 @@ def update_model(
         source = _source_in(
             session, workspace_id=workspace_id, source_id=source_id or model.source_id
         )
-        model.columns = discover_columns(secrets, source, sql if sql is not None else model.sql)
+        model.columns = discover_columns(
+            secrets,
+            source,
+            sql if sql is not None else model.sql,
+            session=session,
+            settings=settings,
+        )
         model.source_id = source.id
         if sql is not None:
             model.sql = sql
@@ -175,12 +239,18 @@ def delete_model(session: Session, *, workspace_id: str, model_id: str) -> None:
 
 
 def preview_model(
-    session: Session, *, secrets: SecretBox, workspace_id: str, model_id: str, limit: int = 20
+    session: Session,
+    *,
+    secrets: SecretBox,
+    workspace_id: str,
+    model_id: str,
+    limit: int = 20,
+    settings: Settings | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The first ``limit`` rows of a model, JSON-safe.
 
     Reads batches until ``limit`` rows and stops, so a big model costs one batch, not a scan
-    held in memory.
+    held in memory. The source's preview timeout applies; ``settings`` bounds concurrency.
 
     Returns:
         ``(columns, rows)``: columns as ``[{"name", "type", "nullable"}]``, rows as dicts.
@@ -190,11 +260,26 @@ def preview_model(
     if source is None:  # pragma: no cover - the foreign key forbids it
         raise NotFoundError("Source")
     limit = max(1, min(limit, MAX_PREVIEW_ROWS))
+    with _warehouse_slot(session, settings):
+        batches = _first_rows(secrets, source, model.sql, limit)
+    if batches:
+        table = pa.Table.from_batches(batches)
+        columns = [
+            {"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in table.schema
+        ]
+        return columns, json_safe_rows(table.to_pylist())
+    return list(model.columns or []), []
+
+
+def _first_rows(secrets: SecretBox, source: Source, sql: str, limit: int) -> list[pa.RecordBatch]:
     batches: list[pa.RecordBatch] = []
     with _opened(secrets, source, loc=("body",)) as conn:
         try:
             got = 0
-            reader = conn.read(model.sql, batch_rows=limit)
+            if isinstance(conn, PreviewSource):
+                reader = conn.preview(sql, limit=limit)
+            else:
+                reader = conn.read(sql, batch_rows=limit)
             try:
                 for batch in reader:
                     batches.append(batch.slice(0, limit - got))
@@ -207,10 +292,4 @@ def preview_model(
                     close()
         except ConnectorError as exc:
             raise ValidationError.at(("body",), f"the model query failed: {exc}") from None
-    if batches:
-        table = pa.Table.from_batches(batches)
-        columns = [
-            {"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in table.schema
-        ]
-        return columns, json_safe_rows(table.to_pylist())
-    return list(model.columns or []), []
+    return batches

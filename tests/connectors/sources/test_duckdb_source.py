@@ -7,6 +7,7 @@ import datetime as dt
 import tracemalloc
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -15,8 +16,10 @@ from syncline.connectors.registry import open_source
 from syncline.connectors.sources.duckdb import DuckDBConfig, DuckDBSource
 
 
-def _memory() -> DuckDBSource:
-    return DuckDBSource(DuckDBConfig(path=":memory:"))
+def _memory(*allowed: Path) -> DuckDBSource:
+    return DuckDBSource(
+        DuckDBConfig(path=":memory:", allowed_directories=[str(d) for d in allowed])
+    )
 
 
 def test_in_memory_database_checks_ok_whatever_read_only_says() -> None:
@@ -43,7 +46,7 @@ def test_reads_a_parquet_file(tmp_path: Path) -> None:
         }
     )
     pq.write_table(table, path)
-    with _memory() as src:
+    with _memory(tmp_path) as src:
         sql = f"SELECT * FROM read_parquet('{path}') ORDER BY id"
         assert [(c.name, c.type) for c in src.columns(sql)] == [
             ("id", "int64"),
@@ -59,7 +62,7 @@ def test_reads_a_csv_file(tmp_path: Path) -> None:
         writer = csv.writer(f)
         writer.writerow(["order_id", "customer", "total", "placed_on"])
         writer.writerows([[10, "Zoë", "19.99", "2024-05-01"], [11, "Bo", "5.00", "2024-05-02"]])
-    with _memory() as src:
+    with _memory(tmp_path) as src:
         sql = f"SELECT * FROM read_csv('{path}', header = true) ORDER BY order_id"
         types = {c.name: c.type for c in src.columns(sql)}
         assert types == {
@@ -113,3 +116,26 @@ def test_streams_two_million_rows_in_bounded_memory() -> None:
     assert rows == n
     assert peak_python < 8 * 2**20
     assert rss_growth_mib < 120, f"peak RSS grew by {rss_growth_mib:.0f} MiB"
+
+
+def test_sources_on_one_file_open_side_by_side(tmp_path: Path) -> None:
+    """DuckDB shares one locked-down instance per file: the second opener must not re-lock it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "wh.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE t AS SELECT range AS id FROM range(5)")
+    con.close()
+    sources = [DuckDBSource(DuckDBConfig(path=str(path))) for _ in range(6)]
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            counts = list(
+                pool.map(
+                    lambda s: sum(b.num_rows for b in s.read("SELECT * FROM t", batch_rows=10)),
+                    sources,
+                )
+            )
+        assert counts == [5] * 6
+    finally:
+        for src in sources:
+            src.close()

@@ -53,7 +53,11 @@ def list_models(
 
 
 @router.post(
-    "", summary="Create a model", status_code=status.HTTP_201_CREATED, response_model=ModelOut
+    "",
+    summary="Create a model",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ModelOut,
+    responses=errors(503),
 )
 def create_model(
     workspace: WorkspaceDep, session: SessionDep, ctx: CtxDep, body: ModelCreate
@@ -68,6 +72,7 @@ def create_model(
         source_id=str(body.source_id),
         sql=body.sql,
         primary_key=body.primary_key,
+        settings=ctx.settings,
     )
     return ModelOut.of(model)
 
@@ -80,7 +85,7 @@ def get_model(workspace: WorkspaceDep, session: SessionDep, model_id: ModelPath)
     )
 
 
-@router.put("/{modelId}", summary="Update a model", response_model=ModelOut)
+@router.put("/{modelId}", summary="Update a model", response_model=ModelOut, responses=errors(503))
 def update_model(
     workspace: WorkspaceDep,
     session: SessionDep,
@@ -99,6 +104,7 @@ def update_model(
         source_id=str(body.source_id) if body.source_id else None,
         sql=body.sql,
         primary_key=body.primary_key,
+        settings=ctx.settings,
     )
     return ModelOut.of(model)
 
@@ -112,7 +118,12 @@ def delete_model(workspace: WorkspaceDep, session: SessionDep, model_id: ModelPa
     return DeletedOut()
 
 
-@router.post("/{modelId}/preview", summary="Preview a model's rows", response_model=PreviewOut)
+@router.post(
+    "/{modelId}/preview",
+    summary="Preview a model's rows",
+    response_model=PreviewOut,
+    responses=errors(503),
+)
 def preview_model(
     workspace: WorkspaceDep,
     session: SessionDep,
@@ -127,5 +138,6 @@ def preview_model(
         workspace_id=workspace.id,
         model_id=str(model_id),
         limit=body.limit if body else 20,
+        settings=ctx.settings,
     )
     return PreviewOut(columns=[ColumnOut(**c) for c in columns], rows=rows)

@@ -36,6 +36,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "Unknown id, or an id of another workspace",
         409: "Conflicts with the current state",
         502: "The source or destination failed while serving the request",
+        503: "Too many model previews or column discoveries running; retry after Retry-After",
     }
     return {code: {"model": ErrorOut, "description": text[code]} for code in codes}
 

@@ -14,13 +14,17 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import pyarrow as pa
+from pydantic import BaseModel, Field
 
 from syncline.connectors.base import Column, SourceError
+from syncline.connectors.sources._sqlguard import strip_sql
 
 C = TypeVar("C")
 
 __all__ = [
     "Converter",
+    "OpenConnections",
+    "QueryTimeouts",
     "as_text",
     "batch_from_rows",
     "check_batch_rows",
@@ -30,22 +34,33 @@ __all__ = [
     "strip_sql",
 ]
 
+RUN_TIMEOUT_SECONDS = 300.0
+PREVIEW_TIMEOUT_SECONDS = 30.0
+
+
+class QueryTimeouts(BaseModel):
+    """How long one statement of a model may run on the source, in seconds.
+
+    Runs and dry runs use ``statement_timeout_seconds``; previews, column discovery and
+    connection checks, which a user waits for in the browser, use the shorter
+    ``preview_timeout_seconds``. A statement past its limit is cancelled by the database.
+    """
+
+    statement_timeout_seconds: float = Field(
+        default=RUN_TIMEOUT_SECONDS,
+        ge=0,
+        description="Longest a statement of a run may take, in seconds (0: no limit). "
+        "A streaming read (MySQL, PostgreSQL binary COPY) is one statement.",
+    )
+    preview_timeout_seconds: float = Field(
+        default=PREVIEW_TIMEOUT_SECONDS,
+        gt=0,
+        description="Longest a preview, column discovery or check may take, in seconds.",
+    )
+
+
 Converter = Callable[[Any], Any]
 """Turns one driver value into something ``pa.array`` accepts for the column's type."""
-
-
-def strip_sql(sql: str) -> str:
-    """The model SQL without trailing semicolons and whitespace, so it can be nested.
-
-    Raises:
-        SourceError: the SQL is empty; there is nothing to read.
-    """
-    text = sql.strip()
-    while text.endswith(";"):
-        text = text[:-1].rstrip()
-    if not text:
-        raise SourceError("the model SQL is empty")
-    return text
 
 
 def limit_zero(sql: str) -> str:

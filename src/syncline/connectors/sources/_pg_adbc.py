@@ -88,22 +88,38 @@ def rechunk(batches: Iterable[pa.RecordBatch], batch_rows: int) -> Iterator[pa.R
         yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
 
 
+def _server_message(exc: BaseException) -> str:
+    """The server's message out of the driver's wrapper text (``[libpq] ... ERROR:  ...``)."""
+    text = str(exc)
+    return text.split("ERROR:", 1)[1].strip() if "ERROR:" in text else text
+
+
 def read_batches(
-    conninfo: str, sql: str, schema: pa.Schema, batch_rows: int, label: str
+    conninfo: str,
+    sql: str,
+    schema: pa.Schema,
+    batch_rows: int,
+    label: str,
+    timeout_ms: int = 0,
 ) -> Iterator[pa.RecordBatch]:
     """Stream ``sql`` through ADBC as batches of ``schema``, ``batch_rows`` rows each.
+
+    ``sql`` has passed the SQL guard. The session is read-only before the driver opens its
+    transaction, and the whole COPY stops after ``timeout_ms`` (0: never).
 
     Raises:
         SourceError: the connection or the query fails; connection failures are retryable.
     """
     assert adbc_pg is not None
     try:
-        conn: Any = adbc_pg.connect(conninfo)
+        conn: Any = adbc_pg.connect(conninfo, autocommit=True)
     except adbc_driver_manager.Error as exc:
         raise SourceError(f"{label}: cannot connect: {exc}", retryable=True) from exc
     try:
         cur = conn.cursor()
+        # Session defaults, set in autocommit mode: every transaction after them is read-only.
         cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        cur.execute(f"SET statement_timeout TO {int(timeout_ms)}")
         cur.execute(sql)
         reader = cur.fetch_record_batch()
         if len(reader.schema) != len(schema):
@@ -113,5 +129,13 @@ def read_batches(
     except adbc_driver_manager.Error as exc:
         retryable = isinstance(exc, adbc_driver_manager.OperationalError)
         raise SourceError(f"{label}: {exc}", retryable=retryable) from exc
+    except (pa.ArrowException, OSError) as exc:
+        # A failure in the middle of the COPY stream surfaces from the record batch reader as
+        # an Arrow error or an OSError: a server error (a statement timeout, a read-only
+        # violation) carries "ERROR:" and is final; anything else is the connection.
+        text = str(exc)
+        raise SourceError(
+            f"{label}: {_server_message(exc)}", retryable="ERROR:" not in text
+        ) from exc
     finally:
         conn.close()

@@ -1,15 +1,17 @@
 """MySQL / MariaDB source: streams a model through an unbuffered cursor, one batch per fetch.
 
 PyMySQL's ``SSCursor`` reads rows off the socket as they are fetched instead of buffering the
-whole result, so memory stays bounded by ``batch_rows``. Each read has its own connection,
-in a read-only session in UTC.
+whole result, so memory stays bounded by ``batch_rows``. Each read has its own connection
+in UTC. A model passes the SQL guard, runs without the multi-statement capability (the
+server refuses a second statement), inside ``START TRANSACTION READ ONLY``, under
+``max_execution_time`` (MySQL) or ``max_statement_time`` (MariaDB).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pymysql
@@ -17,17 +19,16 @@ import pymysql.cursors
 from pydantic import BaseModel, ConfigDict, Field
 from pymysql.constants import FIELD_TYPE
 
-from syncline.connectors.base import CheckResult, Column, SourceError
+from syncline.connectors.base import SourceError
 from syncline.connectors.sources._common import (
     Converter,
-    OpenConnections,
+    QueryTimeouts,
     batch_from_rows,
-    check_batch_rows,
-    columns_from_schema,
     default_converter,
     limit_zero,
-    strip_sql,
 )
+from syncline.connectors.sources._dbapi import DbApiSource
+from syncline.connectors.sources._sqlguard import check_select
 
 __all__ = ["MySQLConfig", "MySQLSource"]
 
@@ -58,7 +59,7 @@ _FIXED: dict[int, pa.DataType] = {
 _RETRYABLE_CODES = {1040, 1053, 1205, 1213}  # too many connections, shutdown, lock wait, deadlock
 
 
-class MySQLConfig(BaseModel):
+class MySQLConfig(QueryTimeouts):
     """Connection settings of a MySQL or MariaDB server."""
 
     # Validation errors must not echo the config: it holds a password or DSN.
@@ -120,18 +121,18 @@ def _abandon(conn: pymysql.Connection[Any]) -> None:
         conn.close()
 
 
-class MySQLSource:
+class MySQLSource(DbApiSource["pymysql.Connection[Any]", MySQLConfig]):
     """Reads models from MySQL or MariaDB."""
 
     config_model: ClassVar[type[BaseModel]] = MySQLConfig
+    dialect: ClassVar[str] = "mysql"
+    driver_error: ClassVar[type[Exception]] = pymysql.Error
 
     def __init__(self, config: MySQLConfig) -> None:
-        self.config = config
-        self._label = f"MySQL {config.host}:{config.port}/{config.database}"
-        self._conns: OpenConnections[pymysql.Connection[Any]] = OpenConnections(_abandon)
+        super().__init__(config, f"MySQL {config.host}:{config.port}/{config.database}", _abandon)
 
-    def _connect(self) -> pymysql.Connection[Any]:
-        """A new unbuffered connection: read-only, UTC, and patient with slow consumers.
+    def _open(self, timeout: float) -> pymysql.Connection[Any]:
+        """A new unbuffered connection: UTC, a statement timeout, patient with slow consumers.
 
         Raises:
             SourceError: the server cannot be reached or refused the login.
@@ -147,6 +148,8 @@ class MySQLSource:
                 connect_timeout=cfg.connect_timeout,
                 charset="utf8mb4",
                 cursorclass=pymysql.cursors.SSCursor,
+                # No CLIENT.MULTI_STATEMENTS: the server runs one statement per query.
+                client_flag=0,
                 init_command="SET SESSION time_zone = '+00:00', "
                 # A slow consumer must not make the server drop a half-read result.
                 "SESSION net_write_timeout = 3600",
@@ -156,15 +159,16 @@ class MySQLSource:
         try:
             with conn.cursor() as cur:
                 cur.execute("SET SESSION TRANSACTION READ ONLY")
+                if "mariadb" in str(conn.get_server_info()).lower():  # type: ignore[no-untyped-call]
+                    cur.execute(f"SET SESSION max_statement_time = {float(timeout)}")
+                else:
+                    cur.execute(f"SET SESSION max_execution_time = {round(timeout * 1000)}")
         except pymysql.Error as exc:
             conn.close()
             raise self._error(exc, connecting=True) from exc
-        return self._conns.add(conn)
+        return conn
 
-    def _release(self, conn: pymysql.Connection[Any]) -> None:
-        self._conns.release(conn)
-
-    def _error(self, exc: pymysql.Error, *, connecting: bool = False) -> SourceError:
+    def _error(self, exc: Exception, *, connecting: bool = False) -> SourceError:
         """A SourceError carrying the server's message; connection-level failures retry."""
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
         text = exc.args[1] if len(exc.args) > 1 else str(exc)
@@ -173,47 +177,13 @@ class MySQLSource:
         prefix = f"({code}) " if code is not None else ""
         return SourceError(f"{self._label}: {what}{prefix}{text}", retryable=retryable)
 
-    def check(self) -> CheckResult:
-        """Connect and run ``SELECT 1``; never raises."""
-        try:
-            conn = self._connect()
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("SELECT 1")
-                    row = cur.fetchone()
-            finally:
-                self._release(conn)
-        except SourceError as exc:
-            return CheckResult(ok=False, message=str(exc))
-        except pymysql.Error as exc:
-            return CheckResult(ok=False, message=str(self._error(exc)))
-        if row != (1,):
-            return CheckResult(ok=False, message=f"{self._label}: SELECT 1 returned {row!r}")
-        return CheckResult(ok=True, message=f"connected to {self._label}")
-
-    def columns(self, sql: str) -> list[Column]:
-        """The model's columns, from the result metadata of the SQL wrapped in ``LIMIT 0``.
-
-        Raises:
-            SourceError: the server is unreachable or the SQL is invalid.
-        """
-        return columns_from_schema(self.schema(sql))
-
-    def schema(self, sql: str) -> pa.Schema:
-        """The Arrow schema ``read(sql)`` yields.
-
-        Raises:
-            SourceError: the server is unreachable or the SQL is invalid.
-        """
-        conn = self._connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(limit_zero(sql))
-                return self._schema_of(cur)
-        except pymysql.Error as exc:
-            raise self._error(exc) from exc
-        finally:
-            self._release(conn)
+    def _schema_on(self, conn: pymysql.Connection[Any], sql: str) -> pa.Schema:
+        """The schema from the result metadata of the SQL wrapped in ``LIMIT 0``."""
+        wrapped = check_select(limit_zero(sql), dialect=self.dialect)
+        with conn.cursor() as cur:
+            cur.execute("START TRANSACTION READ ONLY")
+            cur.execute(wrapped)
+            return self._schema_of(cur)
 
     @staticmethod
     def _schema_of(cur: pymysql.cursors.Cursor) -> pa.Schema:
@@ -222,35 +192,13 @@ class MySQLSource:
         fields = result.fields if result is not None and result.fields else []
         return pa.schema([(f.name, _arrow_type(f)) for f in fields])
 
-    def read(self, sql: str, *, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        """Stream the model as record batches of ``batch_rows`` rows (the last may be shorter).
-
-        An empty result yields no batch at all.
-
-        Raises:
-            SourceError: the server is unreachable or the query fails, even mid-stream.
-        """
-        check_batch_rows(batch_rows)
-        text = strip_sql(sql)
-        conn = self._connect()
-        try:
-            cur = conn.cursor()
-            cur.execute(text)
-            schema = self._schema_of(cur)
-            converters = [_converter(f.type) for f in schema]
-            while rows := cur.fetchmany(batch_rows):
-                yield batch_from_rows(rows, schema, converters, source=self._label)
-        except pymysql.Error as exc:
-            raise self._error(exc) from exc
-        finally:
-            self._release(conn)
-
-    def close(self) -> None:
-        """Close every connection still open (a read abandoned by its consumer, for one)."""
-        self._conns.close_all()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def _batches(
+        self, conn: pymysql.Connection[Any], sql: str, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        cur = conn.cursor()
+        cur.execute("START TRANSACTION READ ONLY")
+        cur.execute(sql)
+        schema = self._schema_of(cur)
+        converters = [_converter(f.type) for f in schema]
+        while rows := cur.fetchmany(batch_rows):
+            yield batch_from_rows(rows, schema, converters, source=self._label)

@@ -6,7 +6,10 @@ to Arrow in C, see ``_pg_adbc``); any other goes through a named (server-side) c
 ``FETCH`` brings at most ``batch_rows`` rows, built into one Arrow batch. Either way the
 result stays on the server until fetched, so a 10-million-row model never sits in client
 memory. Each read has its own connection in a read-only session: models can be read from
-several threads, and a model's SQL cannot change the warehouse.
+several threads, and a model's SQL cannot change the warehouse: it passes the SQL guard, is
+sent only through the extended query protocol (a server-side cursor: one statement, never a
+``;``-joined script), inside ``BEGIN READ ONLY`` on a session whose default is read-only too,
+under ``statement_timeout``.
 """
 
 from __future__ import annotations
@@ -20,18 +23,15 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.string import TextLoader
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from syncline.connectors.base import CheckResult, Column, SourceError
+from syncline.connectors.base import SourceError
 from syncline.connectors.sources import _pg_adbc
 from syncline.connectors.sources._common import (
     Converter,
-    OpenConnections,
+    QueryTimeouts,
     batch_from_rows,
-    check_batch_rows,
-    columns_from_schema,
     default_converter,
-    limit_zero,
-    strip_sql,
 )
+from syncline.connectors.sources._dbapi import DbApiSource
 
 __all__ = ["PostgresConfig", "PostgresSource"]
 
@@ -57,7 +57,7 @@ _NUMERIC = 1700
 _AS_TEXT = ("json", "jsonb", "uuid", "interval", "money", "timetz", "inet", "cidr")
 
 
-class PostgresConfig(BaseModel):
+class PostgresConfig(QueryTimeouts):
     """Either a libpq ``dsn`` (URL or key=value) or the host/user/database fields."""
 
     # Validation errors must not echo the config: it holds a password or DSN.
@@ -124,19 +124,24 @@ def _converter(col: psycopg.Column, type_: pa.DataType) -> Converter | None:
     return default_converter(type_)
 
 
-class PostgresSource:
+def timeout_ms(seconds: float) -> int:
+    """A timeout in whole milliseconds, as ``statement_timeout`` takes it (0: no limit)."""
+    return max(0, round(seconds * 1000))
+
+
+class PostgresSource(DbApiSource[psycopg.Connection[Any], PostgresConfig]):
     """Reads models from PostgreSQL (and wire-compatible warehouses)."""
 
     config_model: ClassVar[type[BaseModel]] = PostgresConfig
+    dialect: ClassVar[str] = "postgres"
+    driver_error: ClassVar[type[Exception]] = psycopg.Error
     # Read through ADBC when the model's types allow; tests turn it off to cover the cursor.
     use_adbc: ClassVar[bool] = True
 
     def __init__(self, config: PostgresConfig) -> None:
-        self.config = config
-        self._label = config.label()
-        self._conns: OpenConnections[psycopg.Connection[Any]] = OpenConnections(lambda c: c.close())
+        super().__init__(config, config.label(), lambda c: c.close())
 
-    def _connect(self) -> psycopg.Connection[Any]:
+    def _open(self, timeout: float) -> psycopg.Connection[Any]:
         """A new connection in UTC, read-only, with JSON/UUID/... loaded as plain text.
 
         Raises:
@@ -150,18 +155,18 @@ class PostgresSource:
             raise SourceError(f"{self._label}: cannot connect: {exc}", retryable=True) from exc
         try:
             conn.execute("SET TimeZone TO 'UTC'")
+            # Every transaction read-only, the ones psycopg opens and any implicit one.
+            conn.execute("SET default_transaction_read_only TO on")
+            conn.execute(f"SET statement_timeout TO {timeout_ms(timeout)}")
             conn.read_only = True
             for name in _AS_TEXT:
                 conn.adapters.register_loader(name, TextLoader)
         except psycopg.Error as exc:
             conn.close()
             raise self._error(exc) from exc
-        return self._conns.add(conn)
+        return conn
 
-    def _release(self, conn: psycopg.Connection[Any]) -> None:
-        self._conns.release(conn)
-
-    def _error(self, exc: psycopg.Error) -> SourceError:
+    def _error(self, exc: Exception) -> SourceError:
         """A SourceError carrying the server's message; lost connections are retryable."""
         text = str(exc).strip() or type(exc).__name__
         retryable = isinstance(exc, psycopg.OperationalError) and not isinstance(
@@ -169,93 +174,47 @@ class PostgresSource:
         )
         return SourceError(f"{self._label}: {text}", retryable=retryable)
 
-    def check(self) -> CheckResult:
-        """Connect and run ``SELECT 1``; never raises."""
-        try:
-            conn = self._connect()
-            try:
-                row = conn.execute("SELECT 1").fetchone()
-            finally:
-                self._release(conn)
-        except SourceError as exc:
-            return CheckResult(ok=False, message=str(exc))
-        except psycopg.Error as exc:
-            return CheckResult(ok=False, message=str(self._error(exc)))
-        if row != (1,):
-            return CheckResult(ok=False, message=f"{self._label}: SELECT 1 returned {row!r}")
-        return CheckResult(ok=True, message=f"connected to {self._label}")
+    def _schema_on(self, conn: psycopg.Connection[Any], sql: str) -> pa.Schema:
+        return self._describe_on(conn, sql)[0]
 
-    def columns(self, sql: str) -> list[Column]:
-        """The model's columns, from the description of the SQL wrapped in ``LIMIT 0``.
+    @staticmethod
+    def _describe_on(conn: psycopg.Connection[Any], sql: str) -> tuple[pa.Schema, list[int]]:
+        """The schema of ``sql`` and its columns' type OIDs, from a declared cursor.
 
-        Raises:
-            SourceError: the server is unreachable or the SQL is invalid.
+        ``DECLARE`` plans the query without running it and goes through the extended protocol,
+        which refuses a second statement: no ``LIMIT 0`` text wrapped around the model.
         """
-        return columns_from_schema(self.schema(sql))
-
-    def schema(self, sql: str) -> pa.Schema:
-        """The Arrow schema ``read(sql)`` yields.
-
-        Raises:
-            SourceError: the server is unreachable or the SQL is invalid.
-        """
-        return self._describe(strip_sql(sql))[0]
-
-    def _describe(self, sql: str) -> tuple[pa.Schema, list[int]]:
-        """The schema of ``sql`` and its columns' type OIDs, from a ``LIMIT 0`` plan."""
-        conn = self._connect()
-        try:
-            desc = conn.execute(limit_zero(sql)).description or []
-        except psycopg.Error as exc:
-            raise self._error(exc) from exc
-        finally:
-            self._release(conn)
+        with conn.transaction(), conn.cursor(name="syncline_describe") as cur:
+            cur.execute(sql)
+            desc = cur.description or []
         schema = pa.schema([(c.name, _arrow_type(c)) for c in desc])
         return schema, [c.type_code for c in desc]
 
-    def read(self, sql: str, *, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        """Stream the model as record batches of ``batch_rows`` rows (the last may be shorter).
-
-        Models whose columns all have common types (numbers, text, bool, dates, timestamps,
+    def _read_guarded(self, sql: str, batch_rows: int, timeout: float) -> Iterator[pa.RecordBatch]:
+        """Models whose columns all have common types (numbers, text, bool, dates, timestamps,
         bytea) are read through ADBC's binary COPY, the others through a server-side cursor;
-        both yield the schema ``columns()`` reports. An empty result yields no batch at all.
-
-        Raises:
-            SourceError: the server is unreachable or the query fails, even mid-stream.
+        both yield the schema ``columns()`` reports.
         """
-        check_batch_rows(batch_rows)
-        text = strip_sql(sql)
         if self.use_adbc and _pg_adbc.available():
-            schema, oids = self._describe(text)
+            schema, oids = self._call(timeout, lambda c: self._describe_on(c, sql))
             if all(oid in _pg_adbc.ADBC_OIDS for oid in oids):
-                conninfo = make_conninfo(self.config.dsn or "", **self.config.connect_kwargs())
-                yield from _pg_adbc.read_batches(conninfo, text, schema, batch_rows, self._label)
+                cfg = self.config
+                conninfo = make_conninfo(cfg.dsn or "", **cfg.connect_kwargs())
+                yield from _pg_adbc.read_batches(
+                    conninfo, sql, schema, batch_rows, self._label, timeout_ms(timeout)
+                )
                 return
-        yield from self._read_cursor(text, batch_rows)
+        yield from super()._read_guarded(sql, batch_rows, timeout)
 
-    def _read_cursor(self, sql: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def _batches(
+        self, conn: psycopg.Connection[Any], sql: str, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
         """Read through a server-side cursor, one ``FETCH`` of ``batch_rows`` per batch."""
-        conn = self._connect()
-        try:
-            with conn.transaction(), conn.cursor(name="syncline_read") as cur:
-                cur.itersize = batch_rows
-                cur.execute(sql)
-                desc = cur.description or []
-                schema = pa.schema([(c.name, _arrow_type(c)) for c in desc])
-                converters = [_converter(c, f.type) for c, f in zip(desc, schema, strict=True)]
-                while rows := cur.fetchmany(batch_rows):
-                    yield batch_from_rows(rows, schema, converters, source=self._label)
-        except psycopg.Error as exc:
-            raise self._error(exc) from exc
-        finally:
-            self._release(conn)
-
-    def close(self) -> None:
-        """Close every connection still open (a read abandoned by its consumer, for one)."""
-        self._conns.close_all()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+        with conn.transaction(), conn.cursor(name="syncline_read") as cur:
+            cur.itersize = batch_rows
+            cur.execute(sql)
+            desc = cur.description or []
+            schema = pa.schema([(c.name, _arrow_type(c)) for c in desc])
+            converters = [_converter(c, f.type) for c, f in zip(desc, schema, strict=True)]
+            while rows := cur.fetchmany(batch_rows):
+                yield batch_from_rows(rows, schema, converters, source=self._label)

@@ -4,40 +4,49 @@ SQLite columns have no fixed type, only a declared one. A model's column types c
 declared types of the columns it selects (read off a temporary view of the model); a computed
 column with no declared type takes the type of the first values of a small sample. Values are
 then coerced to that type batch by batch, so every batch has the same schema.
+
+A model cannot write: the file is opened ``mode=ro`` with ``PRAGMA query_only``, the SQL guard
+admits one SELECT (and Python's sqlite3 runs one statement per call), and an authorizer lets
+a model statement do nothing but read tables and call functions off a deny list. A progress
+handler stops a statement that runs past its timeout.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from syncline.connectors.base import CheckResult, Column, SourceError
+from syncline.connectors.base import CheckResult, SourceError
 from syncline.connectors.sources._common import (
     Converter,
-    OpenConnections,
+    QueryTimeouts,
     as_text,
     batch_from_rows,
-    check_batch_rows,
-    columns_from_schema,
     limit_zero,
-    strip_sql,
 )
+from syncline.connectors.sources._dbapi import DbApiSource
+from syncline.connectors.sources._sqlguard import check_select, denied_functions
 
 __all__ = ["SQLiteConfig", "SQLiteSource"]
 
 _SAMPLE_ROWS = 100
+_PROGRESS_STEPS = 1000  # virtual machine instructions between two looks at the clock
+_READS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE}
+_DENIED = denied_functions("sqlite")
 _DECIMAL = re.compile(r"(?:DEC|NUM)\w*\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)")
 
 
-class SQLiteConfig(BaseModel):
+class SQLiteConfig(QueryTimeouts):
     """The SQLite database file; it is always opened read-only."""
 
     model_config = ConfigDict(extra="forbid")
@@ -144,17 +153,43 @@ def _converter(type_: pa.DataType) -> Converter | None:
     return as_text
 
 
-class SQLiteSource:
+class _GuardedConnection(sqlite3.Connection):
+    """A connection that knows its statement deadline and whether Syncline itself is talking.
+
+    ``internal`` is true only around Syncline's own statements (the temporary view that reads
+    declared types); every other statement passes the authorizer as a read or not at all.
+    """
+
+    internal = False
+    timeout = 0.0
+    deadline = math.inf
+
+    def arm(self) -> None:
+        """Start the clock of the next statement (or fetch)."""
+        self.deadline = time.monotonic() + self.timeout if self.timeout > 0 else math.inf
+
+    def authorize(self, action: int, arg1: str | None, arg2: str | None, *_: str | None) -> int:
+        if self.internal or action in _READS:
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() not in _DENIED:
+            return sqlite3.SQLITE_OK
+        return sqlite3.SQLITE_DENY
+
+    def past_deadline(self) -> int:
+        return 1 if time.monotonic() > self.deadline else 0
+
+
+class SQLiteSource(DbApiSource[_GuardedConnection, SQLiteConfig]):
     """Reads models from a SQLite database file."""
 
     config_model: ClassVar[type[BaseModel]] = SQLiteConfig
+    dialect: ClassVar[str] = "sqlite"
+    driver_error: ClassVar[type[Exception]] = sqlite3.Error
 
     def __init__(self, config: SQLiteConfig) -> None:
-        self.config = config
-        self._label = f"SQLite {config.path}"
-        self._conns: OpenConnections[sqlite3.Connection] = OpenConnections(lambda c: c.close())
+        super().__init__(config, f"SQLite {config.path}", lambda c: c.close())
 
-    def _connect(self) -> sqlite3.Connection:
+    def _open(self, timeout: float) -> _GuardedConnection:
         """A new read-only connection (one per call: sqlite3 connections stay in their thread).
 
         Raises:
@@ -165,107 +200,92 @@ class SQLiteSource:
             raise SourceError(f"{self._label}: the database file does not exist")
         try:
             conn = sqlite3.connect(
-                f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=10, check_same_thread=False
+                f"{path.absolute().as_uri()}?mode=ro",
+                uri=True,
+                timeout=10,
+                check_same_thread=False,
+                factory=_GuardedConnection,
             )
         except sqlite3.Error as exc:
             raise SourceError(f"{self._label}: cannot open: {exc}", retryable=True) from exc
-        return self._conns.add(conn)
+        assert isinstance(conn, _GuardedConnection)
+        try:
+            conn.execute("PRAGMA query_only = ON")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise SourceError(f"{self._label}: cannot open: {exc}") from exc
+        conn.timeout = timeout
+        conn.set_authorizer(conn.authorize)
+        conn.set_progress_handler(conn.past_deadline, _PROGRESS_STEPS)
+        return conn
 
-    def _release(self, conn: sqlite3.Connection) -> None:
-        self._conns.release(conn)
-
-    def _error(self, exc: sqlite3.Error) -> SourceError:
-        # A locked database is the one failure that goes away by waiting.
-        retryable = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
-        return SourceError(f"{self._label}: {exc}", retryable=retryable)
+    def _ping(self, conn: _GuardedConnection) -> Any:
+        conn.arm()
+        # Reading the schema is what fails on a file that is not a database.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn.execute("SELECT 1").fetchone()
 
     def check(self) -> CheckResult:
         """Open the file and run ``SELECT 1`` against it; never raises."""
-        try:
-            conn = self._connect()
-            try:
-                # Reading the schema is what fails on a file that is not a database.
-                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-                row = conn.execute("SELECT 1").fetchone()
-            finally:
-                self._release(conn)
-        except SourceError as exc:
-            return CheckResult(ok=False, message=str(exc))
-        except sqlite3.Error as exc:
-            return CheckResult(ok=False, message=str(self._error(exc)))
-        if row != (1,):
-            return CheckResult(ok=False, message=f"{self._label}: SELECT 1 returned {row!r}")
-        return CheckResult(ok=True, message=f"opened {self._label}")
+        result = super().check()
+        if result.ok:
+            return CheckResult(ok=True, message=f"opened {self._label}")
+        return result
 
-    def columns(self, sql: str) -> list[Column]:
-        """The model's columns: declared types, or sampled ones for computed columns.
+    def _error(self, exc: Exception) -> SourceError:
+        # A locked database is the one failure that goes away by waiting.
+        retryable = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+        text = str(exc)
+        if text == "interrupted":
+            text = "the statement was stopped: it ran past the source's statement timeout"
+        elif text == "not authorized":
+            text = "not authorized: a model may only read (the statement was refused)"
+        return SourceError(f"{self._label}: {text}", retryable=retryable)
 
-        Raises:
-            SourceError: the file cannot be opened or the SQL is invalid.
-        """
-        return columns_from_schema(self.schema(sql))
-
-    def schema(self, sql: str) -> pa.Schema:
-        """The Arrow schema ``read(sql)`` yields.
-
-        Raises:
-            SourceError: the file cannot be opened or the SQL is invalid.
-        """
-        conn = self._connect()
-        try:
-            return self._schema(conn, strip_sql(sql))
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
-        finally:
-            self._release(conn)
-
-    @staticmethod
-    def _schema(conn: sqlite3.Connection, sql: str) -> pa.Schema:
-        names = [d[0] for d in conn.execute(limit_zero(sql)).description or []]
-        # A temporary view lives in the connection's temp schema, writable even read-only.
-        conn.execute(f"CREATE TEMP VIEW syncline_model AS {sql}")
-        try:
-            decls = [row[2] for row in conn.execute("PRAGMA temp.table_info(syncline_model)")]
-        finally:
-            conn.execute("DROP VIEW temp.syncline_model")
-        types: list[pa.DataType | None] = [_declared_type(d or "") for d in decls]
+    def _schema_on(self, conn: _GuardedConnection, sql: str) -> pa.Schema:
+        conn.arm()
+        names = [d[0] for d in conn.execute(_wrapped(limit_zero(sql))).description or []]
+        types = self._declared_types(conn, sql)
         if any(t is None for t in types):
             sample = conn.execute(
-                f"SELECT * FROM (\n{sql}\n) AS syncline_q LIMIT {_SAMPLE_ROWS}"
+                _wrapped(f"SELECT * FROM (\n{sql}\n) AS syncline_q LIMIT {_SAMPLE_ROWS}")
             ).fetchall()
             columns = list(zip(*sample, strict=True)) if sample else [() for _ in types]
             types = [t or _sampled_type(list(v)) for t, v in zip(types, columns, strict=True)]
         return pa.schema(list(zip(names, types, strict=True)))
 
-    def read(self, sql: str, *, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        """Stream the model as record batches of ``batch_rows`` rows (the last may be shorter).
-
-        An empty result yields no batch at all.
-
-        Raises:
-            SourceError: the file cannot be opened, the query fails, or a value cannot be
-                coerced to its column's type.
-        """
-        check_batch_rows(batch_rows)
-        text = strip_sql(sql)
-        conn = self._connect()
+    @staticmethod
+    def _declared_types(conn: _GuardedConnection, sql: str) -> list[pa.DataType | None]:
+        """Declared column types, off a temporary view of the (guarded) model SQL."""
+        conn.internal = True
         try:
-            schema = self._schema(conn, text)
-            converters = [_converter(f.type) for f in schema]
-            cur = conn.execute(text)
-            while rows := cur.fetchmany(batch_rows):
-                yield batch_from_rows(rows, schema, converters, source=self._label)
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
+            # The view lives in the connection's temp schema, writable even read-only.
+            conn.execute("PRAGMA query_only = OFF")
+            conn.execute(f"CREATE TEMP VIEW syncline_model AS {sql}")
+            try:
+                decls = [row[2] for row in conn.execute("PRAGMA temp.table_info(syncline_model)")]
+            finally:
+                conn.execute("DROP VIEW temp.syncline_model")
+                conn.execute("PRAGMA query_only = ON")
         finally:
-            self._release(conn)
+            conn.internal = False
+        return [_declared_type(d or "") for d in decls]
 
-    def close(self) -> None:
-        """Close every connection still open (a read abandoned by its consumer, for one)."""
-        self._conns.close_all()
+    def _batches(
+        self, conn: _GuardedConnection, sql: str, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        schema = self._schema_on(conn, sql)
+        converters = [_converter(f.type) for f in schema]
+        conn.arm()
+        cur = conn.execute(sql)
+        while True:
+            conn.arm()
+            rows = cur.fetchmany(batch_rows)
+            if not rows:
+                return
+            yield batch_from_rows(rows, schema, converters, source=self._label)
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+def _wrapped(sql: str) -> str:
+    """Syncline's SELECT around the model, checked again: still one read-only statement."""
+    return check_select(sql, dialect="sqlite")

@@ -13,6 +13,9 @@ Accepted shapes::
     {"frequency": "daily", "hour": 6, "minute": 0}
     {"frequency": "weekly", "day": "Monday", "hour": 6, "minute": 0}
     {"frequency": "expression", "expression": "0 */6 * * *"}
+
+A sync in seed 001's ``mode: {type: live}`` has the ``continuous`` schedule (see
+``LIVE_MIN_INTERVAL``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ from typing import Any
 from croniter import croniter
 
 CONTINUOUS_INTERVAL = timedelta(seconds=60)
+# A ``mode: live`` sync runs back to back: it is scheduled ``continuous``, so the scheduler
+# starts a run at most this long after the previous one ended, and never sooner than this
+# after the previous one started (a run still going when a slot comes consumes the slot).
+LIVE_MIN_INTERVAL = CONTINUOUS_INTERVAL
+LIVE_SCHEDULE: dict[str, str] = {"frequency": "continuous"}
 _REFERENCE = datetime(2024, 1, 1, tzinfo=UTC)
 
 

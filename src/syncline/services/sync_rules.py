@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from syncline.connectors import registry
 from syncline.domain.enums import FieldBehavior, SyncMode, TriggerMode
+from syncline.domain.schedule import Frequency, parse_schedule
 from syncline.domain.validation import Collector, find_cycle
 from syncline.security.secrets import SecretBox
 from syncline.services.catalog import target_fields
@@ -139,12 +140,31 @@ def _check_shape(c: Collector, spec: SyncSpec) -> None:
         seen.setdefault(item.destination_field, i)
     if spec.trigger_mode == TriggerMode.SCHEDULED and spec.schedule is None:
         c.add(("body", "trigger_mode"), "trigger_mode scheduled needs a schedule")
+    if spec.is_live:
+        _check_live(c, spec)
     if (
         spec.paused is not None
         and spec.status is not None
         and spec.paused != (spec.status == "paused")
     ):
         c.add(("body", "paused"), f"paused={spec.paused} contradicts status {spec.status!r}")
+
+
+def _check_live(c: Collector, spec: SyncSpec) -> None:
+    """``mode: live`` means the continuous schedule, started by the scheduler."""
+    schedule = spec.schedule
+    raw = schedule if isinstance(schedule, str) or schedule is None else schedule.model_dump()
+    if raw is None or parse_schedule(raw).frequency != Frequency.CONTINUOUS:
+        c.add(
+            ("body", "schedule"),
+            "mode live runs back to back on the continuous schedule: omit schedule "
+            '(or send {"frequency": "continuous"})',
+        )
+    if spec.trigger_mode not in (None, TriggerMode.SCHEDULED):
+        c.add(
+            ("body", "trigger_mode"),
+            "mode live is started by the scheduler: trigger_mode must be scheduled",
+        )
 
 
 def _check_upstreams(

@@ -72,3 +72,36 @@ def test_switching_live_off_and_on(tenant: Tenant) -> None:
         f"/syncs/{sync['id']}", json={"mode": {"type": "triggered"}, "schedule": "0 * * * *"}
     ).json()
     assert cron["schedule"] == "0 * * * *" and cron["trigger_mode"] == "scheduled"
+
+
+def test_field_order_refused_where_the_destination_cannot_order(tenant: Tenant) -> None:
+    """Seed 001: field_order is "only allowed ... on destination objects that allow" it."""
+    hook = tenant.created(
+        "/destinations",
+        {"name": "Hook", "type": "webhook", "config": {"url": "http://127.0.0.1:9/hook"}},
+    )
+    body = tenant.sync_body(destination_id=hook["id"], field_order="alphabetical_column_name")
+    resp = tenant.post("/syncs", json=body)
+    assert resp.status_code == 422, resp.text
+    detail = resp.json()["detail"]
+    assert detail[0]["loc"] == ["body", "field_order"]
+    assert "webhook" in detail[0]["msg"] and "supports_field_ordering" in detail[0]["msg"]
+    ok = tenant.post("/syncs", json={**body, "field_order": None})
+    assert ok.status_code == 201
+    # a file destination orders its columns: accepted
+    on_file = tenant.sync(name="to file", field_order="alphabetical_column_name")
+    assert on_file["field_order"] == "alphabetical_column_name"
+
+
+def test_ordered_fields() -> None:
+    from syncline.domain.mapping import ordered_fields
+
+    names = ["email", "Zip", "customer_id", "FirstName"]
+    assert ordered_fields(names, "alphabetical_column_name") == [
+        "customer_id",
+        "email",
+        "FirstName",
+        "Zip",
+    ]
+    assert ordered_fields(names, "mapping_order") == names
+    assert ordered_fields(names, None) == names

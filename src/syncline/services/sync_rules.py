@@ -45,12 +45,19 @@ def _destination(session: Session, workspace_id: str, destination_id: str) -> De
     )
 
 
-def _check_destination(c: Collector, destination: Destination, mode: SyncMode) -> None:
+def _check_destination(c: Collector, destination: Destination, spec: SyncSpec) -> None:
     try:
         cls: Any = registry.destination_class(destination.type)
     except (registry.UnknownConnectorError, ImportError):
         c.add(("body", "destination_id"), f"destination type {destination.type!r} is not installed")
         return
+    mode = spec.sync_mode
+    if spec.field_order is not None and not cls.capabilities.supports_field_ordering:
+        c.add(
+            ("body", "field_order"),
+            f"destination type {destination.type!r} cannot order its fields "
+            "(supports_field_ordering: false); omit field_order",
+        )
     modes = sorted(m.value for m in cls.capabilities.modes)
     if mode.value not in modes:
         c.add(
@@ -231,7 +238,7 @@ def check_sync(
     if destination is None:
         c.add(("body", "destination_id"), "destination not found in this workspace", "not_found")
     else:
-        _check_destination(c, destination, spec.sync_mode)
+        _check_destination(c, destination, spec)
         if secrets is not None:
             _check_destination_fields(c, destination, spec, secrets)
         else:

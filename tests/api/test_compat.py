@@ -222,6 +222,7 @@ def test_patch_delete_and_vendor_errors(tenant: Tenant, other: Tenant) -> None:
     }
     col = tenant.client.post(BASE + "/syncs", headers=v.headers, json=bad_col)
     assert col.status_code == 422 and "nope" in col.json()["message"]
+    assert col.json()["errors"][0]["field"] == "mappings.3.from.data"
     assert v.call("DELETE", f"/syncs/{sid}")["status"] == "success"
     assert tenant.client.get(BASE + f"/syncs/{sid}", headers=v.headers).status_code == 404
 

@@ -42,9 +42,30 @@ def error(code: int, message: str, **extra: Any) -> JSONResponse:
     )
 
 
+# Syncline's field names, as the vendor's body calls them (the services report Syncline's).
+_VENDOR_NAMES = {
+    "field_mapping": "mappings",
+    "source_column": "from.data",
+    "destination_field": "to",
+    "constant_value": "from.data",
+    "sync_mode": "operation",
+    "model_id": "source_attributes.object",
+    "destination_id": "destination_attributes.connection_id",
+    "primary_key": "mappings.is_primary_identifier",
+    "schedule": "schedule_frequency",
+    "high_water_mark": "high_water_mark_attributes.column_name",
+    "config": "advanced_configuration",
+}
+
+
 def _problems(errors: Any) -> list[dict[str, Any]]:
     return [
-        {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e["msg"]}
+        {
+            "field": ".".join(
+                _VENDOR_NAMES.get(str(p), str(p)) for p in e.get("loc", ()) if p != "body"
+            ),
+            "message": e["msg"],
+        }
         for e in errors
     ]
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
-from api_helpers import Tenant
+from api_helpers import Tenant, set_run
 
 
 def _links(header: str) -> dict[str, str]:
@@ -74,3 +75,53 @@ def test_runs_and_records_paginate(tenant: Tenant) -> None:
         assert tenant.get(path, params={"per_page": 101}).status_code == 422
         ok = tenant.get(path, params={"per_page": 1})
         assert ok.status_code == 200 and "X-Total-Count" in ok.headers and "Link" in ok.headers
+
+
+def test_no_paging_params_return_the_whole_list(tenant: Tenant) -> None:
+    """Seed 000: "Returns all syncs" and "the execution history": no silent cap at 25."""
+    tenant.setup()
+    for i in range(27):
+        tenant.sync(name=f"s{i:02d}", schedule=None)
+    resp = tenant.get("/syncs")
+    assert resp.status_code == 200
+    assert [s["name"] for s in resp.json()] == [f"s{i:02d}" for i in range(27)]
+    assert resp.headers["X-Total-Count"] == "27"
+    assert set(_links(resp.headers["Link"])) == {"first", "last"}
+    # seed 002's page style still pages
+    page2 = tenant.get("/syncs", params={"page": 2, "per_page": 10})
+    assert [s["name"] for s in page2.json()] == [f"s{i:02d}" for i in range(10, 20)]
+    assert page2.headers["X-Total-Count"] == "27"
+
+
+def test_limit_offset_style(tenant: Tenant) -> None:
+    """Seed 003's ``limit``/``offset`` are honoured (``limit=1`` was silently ignored)."""
+    tenant.setup()
+    for i in range(5):
+        tenant.sync(name=f"s{i}", schedule=None)
+    one = tenant.get("/syncs", params={"limit": 1})
+    assert [s["name"] for s in one.json()] == ["s0"]
+    assert one.headers["X-Total-Count"] == "5"
+    links = _links(one.headers["Link"])
+    assert set(links) == {"first", "next", "last"}
+    assert "offset=1" in links["next"] and "limit=1" in links["next"]
+    mid = tenant.get("/syncs", params={"limit": 2, "offset": 3})
+    assert [s["name"] for s in mid.json()] == ["s3", "s4"]
+    assert "prev" in _links(mid.headers["Link"])
+    desc = tenant.get("/syncs", params={"limit": 2, "order": "desc"})
+    assert [s["name"] for s in desc.json()] == ["s4", "s3"]
+    for bad in ({"limit": 0}, {"limit": 101}, {"offset": -1}):
+        assert tenant.get("/syncs", params=bad).status_code == 422
+
+
+def test_runs_unpaged_and_limit(tenant: Tenant, ctx: Any) -> None:
+    sync = tenant.sync(schedule=None)
+    made = []
+    for _ in range(27):
+        run = tenant.post(f"/syncs/{sync['id']}/trigger").json()
+        set_run(ctx, run["id"], status="completed")
+        made.append(run["id"])
+    resp = tenant.get(f"/syncs/{sync['id']}/runs")
+    assert len(resp.json()) == 27 and resp.headers["X-Total-Count"] == "27"
+    assert [r["id"] for r in resp.json()] == made[::-1]  # newest first
+    one = tenant.get(f"/syncs/{sync['id']}/runs", params={"limit": 1})
+    assert [r["id"] for r in one.json()] == [made[-1]]

@@ -75,3 +75,25 @@ def test_naive_after_is_utc_and_result_is_strictly_later() -> None:
 def test_invalid_schedules(value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_schedule(value)
+
+
+@pytest.mark.parametrize(
+    ("expression", "field", "message"),
+    [
+        ("61 * * * *", "minute", "'61' is out of range 0-59"),
+        ("0 24 * * *", "hour", "'24' is out of range 0-23"),
+        ("0 0 32 * *", "day-of-month", "'32' is out of range 1-31"),
+        ("0 0 1 13 *", "month", "'13' is out of range 1-12"),
+        ("0 0 * * 9", "day-of-week", "'9' is out of range 0-7"),
+        ("0-70 * * * *", "minute", "'0-70' is out of range 0-59"),
+        ("x * * * *", "minute", "'x' is not a valid minute"),
+        ("*/0 * * * *", "minute", "'*/0' is not a valid minute"),
+    ],
+)
+def test_cron_error_names_the_field(expression: str, field: str, message: str) -> None:
+    """A five-field expression with one bad field says which field, not "expected 5 fields"."""
+    with pytest.raises(ValueError) as err:
+        parse_schedule(expression)
+    text = str(err.value)
+    assert "expected 5 fields" not in text
+    assert f"{field} field {message}" in text

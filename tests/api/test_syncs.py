@@ -47,6 +47,8 @@ EXTRA_FIELDS = {
     "next_run_at",
     "last_success_at",
     "freshness_status",
+    "label",
+    "mode",
 }
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 

@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from syncline.api import compat
 from syncline.api.errors import install_error_handlers
 from syncline.api.routes import (
     catalog,
@@ -91,5 +92,6 @@ def create_app(ctx: AppContext, *, lifespan_hooks: Sequence[LifespanHook] = ()) 
     app.include_router(health.router)
     for module in (workspaces, sources, models, destinations, syncs, runs, catalog):
         app.include_router(module.router)
+    app.include_router(compat.router)
     install_ui(app)
     return app

@@ -100,6 +100,9 @@ class Capabilities:
     #: Values round-trip exactly ('' stays '', microseconds stay). False where the vendor stores
     #: '' as no value or truncates datetimes (the SaaS CRMs).
     exact_types: bool = True
+    #: Whether the destination can lay its columns out in a chosen order (files, created
+    #: tables); a sync's ``field_order`` is refused (422) where it cannot.
+    supports_field_ordering: bool = False
 
 
 @dataclass(frozen=True)

@@ -66,3 +66,14 @@ def sync_all_mappings(
         for c in columns
         if c not in skip
     ]
+
+
+def ordered_fields(names: list[str], field_order: str | None) -> list[str]:
+    """Destination fields in the order a sync's ``field_order`` asks for.
+
+    ``alphabetical_column_name`` sorts case-insensitively (ties by exact name);
+    ``mapping_order`` and no setting keep the mapping's order.
+    """
+    if field_order == "alphabetical_column_name":
+        return sorted(names, key=lambda n: (n.casefold(), n))
+    return list(names)

@@ -13,10 +13,14 @@ Accepted shapes::
     {"frequency": "daily", "hour": 6, "minute": 0}
     {"frequency": "weekly", "day": "Monday", "hour": 6, "minute": 0}
     {"frequency": "expression", "expression": "0 */6 * * *"}
+
+A sync in seed 001's ``mode: {type: live}`` has the ``continuous`` schedule (see
+``LIVE_MIN_INTERVAL``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +30,11 @@ from typing import Any
 from croniter import croniter
 
 CONTINUOUS_INTERVAL = timedelta(seconds=60)
+# A ``mode: live`` sync runs back to back: it is scheduled ``continuous``, so the scheduler
+# starts a run at most this long after the previous one ended, and never sooner than this
+# after the previous one started (a run still going when a slot comes consumes the slot).
+LIVE_MIN_INTERVAL = CONTINUOUS_INTERVAL
+LIVE_SCHEDULE: dict[str, str] = {"frequency": "continuous"}
 _REFERENCE = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -75,18 +84,51 @@ class Schedule:
         return self.frequency != Frequency.NEVER
 
 
+# The five cron fields in order, with the numeric range each accepts.
+_CRON_FIELDS: tuple[tuple[str, int, int], ...] = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 7),
+)
+
+
+def _bad_field(expression: str, fields: list[str]) -> str:
+    """Why a five-field expression croniter refuses is wrong, naming the first bad field."""
+    for i, (name, low, high) in enumerate(_CRON_FIELDS):
+        alone = " ".join(fields[i] if j == i else "*" for j in range(5))
+        if croniter.is_valid(alone):
+            continue
+        numbers = [int(n) for n in re.findall(r"\d+", fields[i].split("/")[0])]
+        if any(not low <= n <= high for n in numbers):
+            return (
+                f"invalid cron expression {expression!r}: "
+                f"{name} field {fields[i]!r} is out of range {low}-{high}"
+            )
+        return (
+            f"invalid cron expression {expression!r}: "
+            f"{name} field {fields[i]!r} is not a valid {name} ({low}-{high}, lists, ranges, steps)"
+        )
+    return f"invalid cron expression {expression!r}"
+
+
 def validate_cron(expression: str) -> str:
     """Check a 5-field cron expression and return it stripped.
 
     Raises:
-        ValueError: not five fields, not valid cron, or a date that never occurs (``0 0 31 2 *``).
+        ValueError: not five fields, a field out of range or malformed (named in the message),
+            or a date that never occurs (``0 0 31 2 *``).
     """
     expr = " ".join(expression.split())
-    if len(expr.split(" ")) != 5 or not croniter.is_valid(expr):
+    fields = expr.split(" ")
+    if len(fields) != 5:
         raise ValueError(
             f"invalid cron expression {expression!r}: expected 5 fields "
             "(minute hour day-of-month month day-of-week), e.g. '0 */6 * * *'"
         )
+    if not croniter.is_valid(expr):
+        raise ValueError(_bad_field(expression, fields))
     try:
         croniter(expr, _REFERENCE).get_next(datetime)
     except Exception as exc:  # croniter raises several types for impossible dates

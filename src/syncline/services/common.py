@@ -20,15 +20,27 @@ Order = Literal["asc", "desc"]
 
 @dataclass(frozen=True)
 class PageRequest:
-    """Which page of a list: 1-based ``page``, ``per_page`` rows, by creation time ``order``."""
+    """Which part of a list, by creation time ``order``.
+
+    ``per_page=None`` is the whole list (a seed 000 list without paging parameters); otherwise
+    1-based ``page`` of ``per_page`` rows, or, when ``start`` is set, ``per_page`` rows from
+    row ``start`` (seed 003's ``limit``/``offset``).
+    """
 
     page: int = 1
-    per_page: int = 25
+    per_page: int | None = 25
     order: Order = "asc"
+    start: int | None = None
 
     @property
     def offset(self) -> int:
-        return (max(self.page, 1) - 1) * self.per_page
+        if self.start is not None:
+            return self.start
+        return (max(self.page, 1) - 1) * (self.per_page or 0)
+
+    @property
+    def is_offset_style(self) -> bool:
+        return self.start is not None
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,8 @@ class Page(Generic[T]):
 
     @property
     def last_page(self) -> int:
+        if self.request.per_page is None:
+            return 1
         return max(1, -(-self.total // self.request.per_page))
 
 
@@ -57,7 +71,12 @@ def paginate(
     """
     total = session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
     direction = [c.desc() if page.order == "desc" else c.asc() for c in order_by]
-    rows = session.scalars(stmt.order_by(*direction).offset(page.offset).limit(page.per_page))
+    ordered = stmt.order_by(*direction)
+    if page.offset:
+        ordered = ordered.offset(page.offset)
+    if page.per_page is not None:
+        ordered = ordered.limit(page.per_page)
+    rows = session.scalars(ordered)
     return Page(items=list(rows), total=int(total or 0), request=page)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from syncline.connectors import registry
 from syncline.domain.enums import FieldBehavior, SyncMode, TriggerMode
+from syncline.domain.schedule import Frequency, parse_schedule
 from syncline.domain.validation import Collector, find_cycle
 from syncline.security.secrets import SecretBox
 from syncline.services.catalog import target_fields
@@ -44,12 +45,19 @@ def _destination(session: Session, workspace_id: str, destination_id: str) -> De
     )
 
 
-def _check_destination(c: Collector, destination: Destination, mode: SyncMode) -> None:
+def _check_destination(c: Collector, destination: Destination, spec: SyncSpec) -> None:
     try:
         cls: Any = registry.destination_class(destination.type)
     except (registry.UnknownConnectorError, ImportError):
         c.add(("body", "destination_id"), f"destination type {destination.type!r} is not installed")
         return
+    mode = spec.sync_mode
+    if spec.field_order is not None and not cls.capabilities.supports_field_ordering:
+        c.add(
+            ("body", "field_order"),
+            f"destination type {destination.type!r} cannot order its fields "
+            "(supports_field_ordering: false); omit field_order",
+        )
     modes = sorted(m.value for m in cls.capabilities.modes)
     if mode.value not in modes:
         c.add(
@@ -139,12 +147,31 @@ def _check_shape(c: Collector, spec: SyncSpec) -> None:
         seen.setdefault(item.destination_field, i)
     if spec.trigger_mode == TriggerMode.SCHEDULED and spec.schedule is None:
         c.add(("body", "trigger_mode"), "trigger_mode scheduled needs a schedule")
+    if spec.is_live:
+        _check_live(c, spec)
     if (
         spec.paused is not None
         and spec.status is not None
         and spec.paused != (spec.status == "paused")
     ):
         c.add(("body", "paused"), f"paused={spec.paused} contradicts status {spec.status!r}")
+
+
+def _check_live(c: Collector, spec: SyncSpec) -> None:
+    """``mode: live`` means the continuous schedule, started by the scheduler."""
+    schedule = spec.schedule
+    raw = schedule if isinstance(schedule, str) or schedule is None else schedule.model_dump()
+    if raw is None or parse_schedule(raw).frequency != Frequency.CONTINUOUS:
+        c.add(
+            ("body", "schedule"),
+            "mode live runs back to back on the continuous schedule: omit schedule "
+            '(or send {"frequency": "continuous"})',
+        )
+    if spec.trigger_mode not in (None, TriggerMode.SCHEDULED):
+        c.add(
+            ("body", "trigger_mode"),
+            "mode live is started by the scheduler: trigger_mode must be scheduled",
+        )
 
 
 def _check_upstreams(
@@ -211,7 +238,7 @@ def check_sync(
     if destination is None:
         c.add(("body", "destination_id"), "destination not found in this workspace", "not_found")
     else:
-        _check_destination(c, destination, spec.sync_mode)
+        _check_destination(c, destination, spec)
         if secrets is not None:
             _check_destination_fields(c, destination, spec, secrets)
         else:

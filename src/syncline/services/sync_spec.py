@@ -115,6 +115,22 @@ class ScheduleObject(BaseModel):
     expression: str | None = Field(default=None, max_length=255)
 
 
+class RunModeObject(BaseModel):
+    """Seed 001's ``mode``: ``live`` runs back to back, ``triggered`` on schedule or by hand."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["live", "triggered"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_stored(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+
+Label = Annotated[str, Field(max_length=255)]
+
+
 class AlertAttribute(BaseModel):
     """One alert rule: a ``type`` and free options (thresholds, channels ...)."""
 
@@ -167,6 +183,8 @@ class SyncSpec(StorableModel):
     execution_config: dict[str, Any] = Field(default_factory=dict)
     freshness_sla_seconds: int | None = Field(default=None, ge=1, le=INT32_MAX)
     max_auto_resume_attempts: int = Field(default=2, ge=0, le=100)
+    label: Label | None = None
+    mode: RunModeObject | None = None
 
     @field_validator("schedule", mode="before")
     @classmethod
@@ -177,6 +195,10 @@ class SyncSpec(StorableModel):
     @classmethod
     def _valid_execution_config(cls, value: Any) -> Any:
         return _check_execution_config(value)
+
+    @property
+    def is_live(self) -> bool:
+        return self.mode is not None and self.mode.type == "live"
 
 
 class SyncPatch(PatchModel):
@@ -191,6 +213,7 @@ class SyncPatch(PatchModel):
             "field_order",
             "high_water_mark",
             "freshness_sla_seconds",
+            "label",
         }
     )
 
@@ -217,6 +240,8 @@ class SyncPatch(PatchModel):
     execution_config: dict[str, Any] | None = None
     freshness_sla_seconds: int | None = Field(default=None, ge=1, le=INT32_MAX)
     max_auto_resume_attempts: int | None = Field(default=None, ge=0, le=100)
+    label: Label | None = None
+    mode: RunModeObject | None = None
 
     @field_validator("schedule", mode="before")
     @classmethod

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from syncline.domain.enums import TriggerMode
-from syncline.domain.schedule import next_fire_time, parse_schedule
+from syncline.domain.schedule import LIVE_SCHEDULE, next_fire_time, parse_schedule
 from syncline.domain.validation import ErrorDetail, ValidationError
 from syncline.runs.queue import JobQueue
 from syncline.runs.start import start_run
@@ -18,7 +18,7 @@ from syncline.security.secrets import SecretBox
 from syncline.services.common import Page, PageRequest, get_scoped, paginate, utcnow
 from syncline.services.errors import ConflictError
 from syncline.services.sync_rules import check_sync
-from syncline.services.sync_spec import SyncPatch, SyncSpec
+from syncline.services.sync_spec import ScheduleObject, SyncPatch, SyncSpec
 from syncline.store.tables import Sync, SyncRun
 
 # Spec fields stored as they are named; status and paused are turned into ``status`` instead.
@@ -64,7 +64,34 @@ def _stored_values(spec: SyncSpec) -> dict[str, Any]:
     ]
     if spec.schedule is not None and not isinstance(spec.schedule, str):
         data["schedule"] = spec.schedule.model_dump(mode="json", exclude_none=True)
+    data["mode"] = spec.mode.type if spec.mode else "triggered"
     return data
+
+
+def _live_create(spec: SyncSpec) -> SyncSpec:
+    """A ``mode: live`` sync is the ``continuous`` schedule, started by the scheduler."""
+    if not spec.is_live:
+        return spec
+    update: dict[str, Any] = {}
+    if spec.schedule is None:
+        update["schedule"] = ScheduleObject.model_validate(LIVE_SCHEDULE)
+    if spec.trigger_mode is None:
+        update["trigger_mode"] = TriggerMode.SCHEDULED
+    return spec.model_copy(update=update)
+
+
+def _live_update(merged: dict[str, Any], changes: dict[str, Any], was_live: bool) -> None:
+    """Turning ``live`` on sets the continuous schedule; turning it off removes it."""
+    mode = merged.get("mode")
+    live = (mode.get("type") if isinstance(mode, dict) else mode) == "live"
+    if live and "schedule" not in changes:
+        merged["schedule"] = dict(LIVE_SCHEDULE)
+    if live and "trigger_mode" not in changes:
+        merged["trigger_mode"] = TriggerMode.SCHEDULED
+    if not live and was_live and "schedule" not in changes:
+        merged["schedule"] = None
+        if "trigger_mode" not in changes:
+            merged["trigger_mode"] = TriggerMode.MANUAL
 
 
 def _spec_of(sync: Sync) -> dict[str, Any]:
@@ -99,6 +126,7 @@ def create_sync(
     first run in the same transaction.
     """
     now = now or utcnow()
+    spec = _live_create(spec)
     if spec.trigger_mode is None:
         spec = spec.model_copy(
             update={"trigger_mode": TriggerMode.SCHEDULED if spec.schedule else TriggerMode.MANUAL}
@@ -151,6 +179,7 @@ def update_sync(
         merged["trigger_mode"] = (
             TriggerMode.SCHEDULED if changes["schedule"] is not None else TriggerMode.MANUAL
         )
+    _live_update(merged, changes, was_live=sync.mode == "live")
     try:
         spec = SyncSpec.model_validate(merged)
     except pydantic.ValidationError as exc:

@@ -154,6 +154,12 @@ class Sync(TimestampMixin, Base):
     )
     name: Mapped[str] = mapped_column(sa.String(255), nullable=False)
     description: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
+    # Seed 001's ``label``: a free tag, echoed as given.
+    label: Mapped[str | None] = mapped_column(sa.String(255))
+    # Seed 001's run mode: "triggered" (schedule or by hand) or "live" (back to back).
+    mode: Mapped[str] = mapped_column(
+        sa.String(16), nullable=False, default="triggered", server_default="triggered"
+    )
     field_mapping: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, nullable=False)
     sync_mode: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     # A cron string or a frequency object; stored as given, JSON either way.
@@ -311,3 +317,20 @@ class SnapshotSegment(Base):
     rows: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, default=0)
     data: Mapped[bytes] = mapped_column(sa.LargeBinary, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class CompatId(Base):
+    """A stable integer id for an object of the compatibility API (its clients want integers).
+
+    One row per ``(kind, uuid)``, created the first time the object is shown there; the integer
+    is accepted back in paths and bodies and resolved to the UUID.
+    """
+
+    __tablename__ = "compat_ids"
+    __table_args__ = (sa.UniqueConstraint("kind", "uuid", name="uq_compat_ids_kind_uuid"),)
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(32), nullable=False)
+    uuid: Mapped[str] = mapped_column(Id, nullable=False)

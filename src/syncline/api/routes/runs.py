@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from syncline.api.deps import CtxDep, RunPath, SessionDep, SyncPath, TokenDep, WorkspaceDep
-from syncline.api.pagination import PAGE_HEADERS, PageAsc, PageDesc, set_page_headers
+from syncline.api.pagination import PAGE_HEADERS, PageDesc, PageRecords, set_page_headers
 from syncline.api.schemas.common import SCOPED, errors
 from syncline.api.schemas.runs import CancelIn, RetryIn, RunOut, RunRecordOut
 from syncline.domain.enums import Operation, RecordStatus, RunStatus
@@ -130,7 +130,7 @@ def list_records(
     response: Response,
     sync_id: SyncPath,
     run_id: RunPath,
-    page: PageAsc,
+    page: PageRecords,
     status: RecordStatus | None = None,
     operation: Operation | None = None,
 ) -> list[RunRecordOut]:

@@ -63,6 +63,8 @@ SYNC_EXAMPLE: dict[str, Any] = {
     "freshness_sla_seconds": None,
     "max_auto_resume_attempts": 2,
     "next_run_at": "2024-01-15T18:00:00Z",
+    "label": None,
+    "mode": {"type": "triggered"},
 }
 
 _PREVIEW_EXAMPLE: dict[str, Any] = {
@@ -128,6 +130,11 @@ class SyncOut(BaseModel):
     last_success_at: datetime | None = Field(
         default=None, description="When a run of this sync last completed."
     )
+    label: str | None = Field(default=None, description="Seed 001's free label.")
+    mode: dict[str, str] = Field(
+        default_factory=lambda: {"type": "triggered"},
+        description="live (back to back, the continuous schedule) or triggered.",
+    )
     freshness_status: Freshness | None = Field(
         default=None,
         description="With freshness_sla_seconds: fresh, stale (last success older than the "
@@ -146,6 +153,7 @@ class SyncOut(BaseModel):
         values["paused"] = row.status == "paused"
         values["status_error"] = row.status_error or ""
         values["description"] = row.description or ""
+        values["mode"] = {"type": row.mode or "triggered"}
         return cls.model_validate(values)
 
 

@@ -66,6 +66,7 @@ class FileDestination:
         supports_delete=True,
         lists_fields=False,
         reports_not_found=False,
+        supports_field_ordering=True,
     )
 
     def __init__(self, config: FileDestinationConfig) -> None:

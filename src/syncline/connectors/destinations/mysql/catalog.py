@@ -103,7 +103,7 @@ def list_objects(conn: Conn, database: str) -> list[ObjectSchema]:
                 is_key=key == "PRI",
             )
         )
-    return [ObjectSchema(name, cols) for name, cols in fields.items()]
+    return [ObjectSchema(name, cols, supports_field_ordering=True) for name, cols in fields.items()]
 
 
 def table_info(conn: Conn, database: str, table: str) -> TableInfo | None:

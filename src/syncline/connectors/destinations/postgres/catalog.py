@@ -69,7 +69,10 @@ def _read(conn: Conn, schema: str, table: str | None) -> list[tuple[ObjectSchema
         fields.setdefault(str(relname), []).append(
             FieldSchema(str(attname), str(type_), required=bool(required), is_key=bool(is_key))
         )
-    return [(ObjectSchema(name, cols), base_types[name]) for name, cols in fields.items()]
+    return [
+        (ObjectSchema(name, cols, supports_field_ordering=True), base_types[name])
+        for name, cols in fields.items()
+    ]
 
 
 def table_info(conn: Conn, schema: str, table: str) -> TableInfo | None:

@@ -67,6 +67,7 @@ class PostgresDestination:
         max_batch_rows=50_000,
         supports_delete=True,
         lists_fields=True,
+        supports_field_ordering=True,
     )
 
     def __init__(self, config: PostgresDestinationConfig) -> None:

@@ -1,11 +1,22 @@
-"""API tokens: random, shown once, stored only as a SHA-256 hash."""
+"""API tokens: random, shown once, stored only as an HMAC-SHA256 keyed with a server pepper.
+
+The pepper lives outside the metadata store (``SYNCLINE_TOKEN_PEPPER``, else a file created in
+the data directory on first start), so a leaked database or backup alone cannot be used to
+check guesses. Tokens are found by their non-secret prefix and then compared in constant time.
+Hashes written before the pepper existed (plain SHA-256) are still accepted and re-hashed on
+first use.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
 import secrets
+from pathlib import Path
 
 TOKEN_PREFIX = "sl_"
+PEPPER_FILE = "token_pepper.key"
 
 
 def generate_token() -> str:
@@ -13,11 +24,48 @@ def generate_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def hash_token(token: str) -> str:
-    """The stored form of a token. SHA-256 suffices: tokens are random, not passwords."""
+def hash_token(token: str, *, pepper: bytes) -> str:
+    """The stored form of a token: HMAC-SHA256 keyed with the server's pepper, hex."""
+    return hmac.new(pepper, token.encode(), hashlib.sha256).hexdigest()
+
+
+def legacy_hash(token: str) -> str:
+    """The unsalted SHA-256 that releases before the pepper stored; only ever compared."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def token_prefix(token: str) -> str:
-    """The first characters of a token, kept so users can tell their tokens apart."""
+    """The first characters of a token: shown to tell tokens apart and used to look them up."""
     return token[:10]
+
+
+def matches(token: str, stored: str, *, pepper: bytes) -> bool:
+    """Whether ``stored`` is the current hash of ``token`` (constant-time)."""
+    return hmac.compare_digest(hash_token(token, pepper=pepper), stored)
+
+
+def matches_legacy(token: str, stored: str) -> bool:
+    """Whether ``stored`` is the legacy (unpeppered) hash of ``token`` (constant-time)."""
+    return hmac.compare_digest(legacy_hash(token), stored)
+
+
+def load_or_create_pepper(setting: str | None, data_dir: Path) -> bytes:
+    """The token pepper: from settings, else ``data_dir/token_pepper.key``, created once.
+
+    It is independent of the secret key on purpose: rotating the secret key must not log
+    every API client out.
+    """
+    if setting:
+        return setting.encode()
+    path = data_dir / PEPPER_FILE
+    if path.exists():
+        return path.read_bytes().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pepper = secrets.token_urlsafe(32).encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pepper)
+    return pepper

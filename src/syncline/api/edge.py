@@ -18,6 +18,8 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from syncline.settings import Settings
+
 STRICT_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -80,6 +82,14 @@ def _is_form(scope: Scope) -> bool:
     return False
 
 
+def _limits(scope: Scope) -> tuple[int, int]:
+    ctx = getattr(scope["app"].state, "ctx", None)
+    if ctx is None:  # an app built without a context (schema export): the documented defaults
+        fields = Settings.model_fields
+        return fields["max_body_bytes"].default, fields["max_json_depth"].default
+    return ctx.settings.max_body_bytes, ctx.settings.max_json_depth
+
+
 class BodyLimitMiddleware:
     """413 past ``settings.max_body_bytes``; 422 for JSON deeper than ``max_json_depth``."""
 
@@ -90,8 +100,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        settings = scope["app"].state.ctx.settings
-        limit: int = settings.max_body_bytes
+        limit, depth = _limits(scope)
         too_large = {"detail": f"Request body is larger than the limit of {limit} bytes"}
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and (not value.isdigit() or int(value) > limit):
@@ -112,7 +121,6 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        depth: int = settings.max_json_depth
         if body and not _is_form(scope) and json_too_deep(body, depth):
             detail = [
                 {

@@ -6,7 +6,8 @@
   recursive walk sees it (deep nesting otherwise ends in a RecursionError, a 500).
 * Every response gets ``Content-Security-Policy``, ``X-Frame-Options: DENY``,
   ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: same-origin``. The CSP is strict
-  (``'self'`` only) except on /docs and /redoc, whose pages load their assets from a CDN.
+  (``'self'`` only, no inline code) except on /docs and /redoc, whose pages (local assets)
+  run an inline script and inline styles.
 """
 
 from __future__ import annotations
@@ -24,14 +25,11 @@ STRICT_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-# FastAPI's Swagger UI and ReDoc pages: CDN scripts and styles plus one inline script each.
+# Swagger UI and ReDoc (served from local assets): one inline script, inline styles, a worker.
 DOCS_CSP = (
-    "default-src 'self'; "
-    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src 'self' https://fonts.gstatic.com; "
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
 )
 DOCS_PATHS = ("/docs", "/redoc")
 HEADERS = {

@@ -9,10 +9,12 @@ first use.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 TOKEN_PREFIX = "sl_"
@@ -61,11 +63,14 @@ def load_or_create_pepper(setting: str | None, data_dir: Path) -> bytes:
     if path.exists():
         return path.read_bytes().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
-    pepper = secrets.token_urlsafe(32).encode()
+    # Written to a private temporary file and linked into place: a process starting at the
+    # same time sees either no file or the whole pepper, never an empty one.
+    fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".pepper-")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it first
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pepper)
-    return pepper
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_urlsafe(32).encode())
+        with contextlib.suppress(FileExistsError):  # another process was first: use theirs
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+    return path.read_bytes().strip()

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from syncline.context import AppContext
 from syncline.security.secrets import SecretBox, load_or_create_key
+from syncline.security.tokens import load_or_create_pepper
 from syncline.settings import Settings
 from syncline.store.db import make_engine, make_sessionmaker
 
@@ -26,6 +27,7 @@ def build_context(settings: Settings) -> AppContext:
         engine=engine,
         sessions=make_sessionmaker(engine),
         secrets=SecretBox(key),
+        token_pepper=load_or_create_pepper(settings.token_pepper, settings.data_dir),
     )
     if settings.resolved_backend() == "procrastinate":
         if not ctx.is_postgres:

@@ -20,6 +20,8 @@ class AppContext:
     engine: sa.Engine
     sessions: sessionmaker[Session]
     secrets: SecretBox
+    # The HMAC key API tokens are hashed with (security/tokens.py).
+    token_pepper: bytes
     # Replaced by the executor at start-up (embedded pool or procrastinate).
     queue: JobQueue = field(default_factory=NullQueue)
 

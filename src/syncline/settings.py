@@ -22,6 +22,16 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".syncline"))
     database_url: str | None = None
     secret_key: str | None = None
+    # HMAC key of API token hashes; unset: data_dir/token_pepper.key, created on first start.
+    token_pepper: str | None = None
+    # The API edge (docs/security.md): request size and shape, rate limits, dashboard sessions.
+    max_body_bytes: int = 1_048_576
+    max_json_depth: int = 32
+    rate_limit_enabled: bool = True
+    rate_limit_per_token: str = "1200/minute"
+    rate_limit_per_ip: str = "2400/minute"
+    rate_limit_auth_failures: str = "20/minute"
+    ui_session_ttl: float = 8 * 3600.0
     workers: int = 4
     heartbeat_timeout: float = 60.0
     heartbeat_interval: float = 5.0

@@ -128,8 +128,8 @@ def make_tenant(
     ctx: AppContext, client: TestClient, tmp: Path, warehouse: str, name: str
 ) -> Tenant:
     with ctx.sessions() as session:
-        workspace, token = create_workspace(session, name=name)
-        found = authenticate(session, token=token)
+        workspace, token = create_workspace(session, name=name, pepper=ctx.token_pepper)
+        found = authenticate(session, token=token, pepper=ctx.token_pepper)
         assert found is not None
         token_id = found.id
     return Tenant(client, workspace.id, token, token_id, tmp, warehouse)

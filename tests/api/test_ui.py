@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from api_helpers import Tenant, set_run
 from fastapi.testclient import TestClient
 
@@ -9,12 +11,23 @@ from syncline.context import AppContext
 from syncline.store.tables import RunRecord
 
 
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found is not None, html
+    return found.group(1)
+
+
 def _login(client: TestClient, token: str) -> None:
-    resp = client.post("/ui/login", data={"token": token}, follow_redirects=False)
+    form = client.get("/ui/login")
+    resp = client.post(
+        "/ui/login",
+        data={"token": token, "csrf_token": csrf_of(form.text)},
+        follow_redirects=False,
+    )
     assert resp.status_code == 303, resp.text
     assert resp.headers["location"] == "/ui/"
     cookie = resp.headers["set-cookie"]
-    assert "syncline_token=" in cookie
+    assert "syncline_session=" in cookie
     assert "HttpOnly" in cookie
     assert "samesite=strict" in cookie.lower()
 
@@ -25,7 +38,7 @@ def test_pages_redirect_to_login_without_a_cookie(client: TestClient, tenant: Te
         resp = client.get(path, follow_redirects=False)
         assert resp.status_code == 303
         assert resp.headers["location"] == "/ui/login"
-    client.cookies.set("syncline_token", "sl_not-a-token", path="/ui")
+    client.cookies.set("syncline_session", "not-a-session", path="/ui")
     resp = client.get("/ui/", follow_redirects=False)
     assert resp.status_code == 303
     assert resp.headers["location"] == "/ui/login"
@@ -35,10 +48,13 @@ def test_pages_redirect_to_login_without_a_cookie(client: TestClient, tenant: Te
 
 
 def test_bad_token_shows_an_error(client: TestClient, tenant: Tenant) -> None:
-    resp = client.post("/ui/login", data={"token": "sl_wrong"}, follow_redirects=False)
+    csrf = csrf_of(client.get("/ui/login").text)
+    resp = client.post(
+        "/ui/login", data={"token": "sl_wrong", "csrf_token": csrf}, follow_redirects=False
+    )
     assert resp.status_code == 401
     assert "Invalid or revoked API token" in resp.text
-    assert "set-cookie" not in resp.headers
+    assert "syncline_session" not in resp.headers.get("set-cookie", "")
     assert "sl_wrong" not in resp.text
 
 
@@ -55,10 +71,10 @@ def test_login_lists_the_workspace_syncs_and_logout(client: TestClient, tenant: 
     assert tenant.token not in page.text
     assert client.get("/ui/static/style.css").status_code == 200
 
-    out = client.post("/ui/logout", follow_redirects=False)
+    out = client.post("/ui/logout", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
     assert out.status_code == 303
     assert (
-        'syncline_token=""' in out.headers["set-cookie"]
+        'syncline_session=""' in out.headers["set-cookie"]
         or "Max-Age=0" in (out.headers["set-cookie"])
     )
     client.cookies.clear()

@@ -127,7 +127,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     upgrade(settings.resolved_database_url())
     ctx = build_context(settings)
     with ctx.sessions.begin() as s:
-        ws, token = create_workspace(s, name="cli")
+        ws, token = create_workspace(s, name="cli", pepper=ctx.token_pepper)
         ws_id = ws.id
     port = free_port()
     uv = uvicorn.Server(

@@ -41,3 +41,18 @@ def test_unknown_ids_are_exit_3(cli: Cli) -> None:
     assert revoke.exit_code == 3 and "Token not found" in revoke.stderr
     create = cli("token", "create", "--workspace", str(uuid.uuid4()))
     assert create.exit_code == 3 and "Workspace not found" in create.stderr
+
+
+@pytest.mark.usefixtures("on_server_store")
+def test_a_viewer_token_reads_but_cannot_trigger(cli: Cli, server: Server) -> None:
+    created = cli(
+        "token", "create", "--workspace", server.workspace_id, "--role", "viewer", "--json"
+    )
+    assert created.exit_code == 0, created.output
+    token = json.loads(created.stdout)
+    assert token["role"] == "viewer"
+    assert cli("sync", "list", "--token", token["token"]).exit_code == 0
+    refused = cli("sync", "trigger", str(uuid.uuid4()), "--token", token["token"])
+    assert refused.exit_code == 4 and "(HTTP 403)" in refused.stderr
+    bad = cli("token", "create", "--workspace", server.workspace_id, "--role", "root")
+    assert bad.exit_code == 2

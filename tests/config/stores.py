@@ -82,7 +82,7 @@ def ctx(
 def workspace_id(ctx: AppContext) -> str:
     """A fresh workspace in the store."""
     with ctx.sessions() as session:
-        workspace, _ = create_workspace(session, name="Config")
+        workspace, _ = create_workspace(session, name="Config", pepper=ctx.token_pepper)
         return workspace.id
 
 

@@ -35,7 +35,9 @@ class Api:
         self.ctx = ctx
         self.client = client
         with ctx.sessions() as session:
-            workspace, self.token = create_workspace(session, name=f"ws-{uuid.uuid4().hex[:6]}")
+            workspace, self.token = create_workspace(
+                session, name=f"ws-{uuid.uuid4().hex[:6]}", pepper=ctx.token_pepper
+            )
             self.workspace_id = workspace.id
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:

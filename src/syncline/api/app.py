@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from syncline.api import compat
+from syncline.api.edge import BodyLimitMiddleware, SecurityHeadersMiddleware
 from syncline.api.errors import install_error_handlers
 from syncline.api.routes import (
     catalog,
@@ -40,8 +41,14 @@ The control plane of Syncline, a self-hosted reverse ETL platform.
   `X-Workspace-ID`, when sent, must equal the workspace id in the path (else 400).
 * **Lists** are bare JSON arrays, paginated with `?page=&per_page=&order=`; the total is in
   `X-Total-Count` and page links in `Link` (RFC 8288).
+* **Roles**: every token has one: `viewer` reads, `operator` also triggers, cancels, retries
+  and runs checks, previews and dry runs, `editor` also changes sources, models, destinations
+  and syncs, `admin` may do everything. A role too weak for a route answers 403.
+* **Limits**: request bodies up to 1 MiB (413 past it), JSON nested up to 32 levels (422),
+  rate limits per token, per client address and on failed authentications (429 with
+  `Retry-After`); all are settings (docs/security.md).
 * **Errors**: 422 `{"detail": [{"loc", "msg", "type"}]}` for invalid input, and
-  `{"detail": "..."}` for 400, 401, 404 and 409.
+  `{"detail": "..."}` for 400, 401, 403, 404, 409, 413 and 429.
 """
 
 TAGS = [
@@ -94,4 +101,7 @@ def create_app(ctx: AppContext, *, lifespan_hooks: Sequence[LifespanHook] = ()) 
         app.include_router(module.router)
     app.include_router(compat.router)
     install_ui(app)
+    # Added last = outermost: the headers also reach the limit middleware's own answers.
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app

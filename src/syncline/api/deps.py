@@ -3,6 +3,10 @@
 Authentication accepts ``Authorization: Bearer <token>`` or ``X-API-Key: <token>``. A token
 only opens its own workspace: any other workspace id in the path answers 404
 "Workspace not found", exactly like a workspace that does not exist, so ids cannot be probed.
+
+Every authenticated route goes through :func:`get_token`, which is also where the rate limits
+are counted and where the token's role is checked against the route being served
+(:func:`syncline.security.roles.required_role`): no route can authenticate without it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from fastapi import Depends, Header, HTTPException, Path, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from syncline.api.ratelimit import client_ip, rate_limits
 from syncline.context import AppContext
+from syncline.security.roles import allows, required_role
 from syncline.services.workspaces import authenticate
 from syncline.store.tables import ApiToken, Workspace
 
@@ -51,18 +57,59 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
+def route_path(request: Request) -> str:
+    """The template path of the route being served (``/api/v1/workspaces/{id}/syncs``)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return str(path) if path else request.url.path
+
+
+def enforce_role(request: Request, role: str) -> None:
+    """403 unless ``role`` may call the route being served."""
+    needed = required_role(request.method, route_path(request))
+    if not allows(role, needed):
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail=f"This token's role ({role}) may not do this; it needs {needed.value} or above",
+        )
+
+
 def get_token(
+    request: Request,
+    ctx: CtxDep,
     session: SessionDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> ApiToken:
-    """The caller's live API token, or 401 with ``WWW-Authenticate: Bearer``."""
+    """The caller's live API token, allowed for this route by its role.
+
+    401 with ``WWW-Authenticate: Bearer`` for a missing or bad token, 403 for a role too weak,
+    429 with ``Retry-After`` past a rate limit.
+    """
     raw = bearer.credentials if bearer is not None else api_key
+    return authenticate_request(request, ctx, session, raw)
+
+
+def authenticate_request(
+    request: Request, ctx: AppContext, session: Session, raw: str | None
+) -> ApiToken:
+    """Rate limits, token lookup and the route's role, for every API that takes our tokens.
+
+    The compatibility API reads its token from other header forms and then comes here, so
+    its routes are limited and role-checked exactly like ours.
+    """
+    limits = rate_limits(request)
+    ip = client_ip(request)
+    limits.hit_ip(ip)
     if not raw:
         raise _unauthorized("Not authenticated: send Authorization: Bearer <token>")
-    token = authenticate(session, token=raw.strip())
+    limits.check_failures(ip)
+    token = authenticate(session, token=raw.strip(), pepper=ctx.token_pepper)
     if token is None:
+        limits.fail(ip)
         raise _unauthorized("Invalid or revoked API token")
+    limits.hit_token(token.id)
+    enforce_role(request, token.role)
     return token
 
 

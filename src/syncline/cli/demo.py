@@ -172,7 +172,7 @@ def run_demo(
     upgrade(settings.resolved_database_url())
     ctx = build_context(settings)
     with ctx.sessions.begin() as s:
-        ws, token = create_workspace(s, name="demo")
+        ws, token = create_workspace(s, name="demo", pepper=ctx.token_pepper)
         ws_id = ws.id
     port = _free_port(port)
     server = uvicorn.Server(

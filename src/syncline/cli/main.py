@@ -12,6 +12,7 @@ from rich.table import Table
 from syncline.cli.common import _context, _setup_logging
 from syncline.cli.config import apply_command, config_app, dbt_app, plan_command
 from syncline.cli.remote import run_app, sync_app
+from syncline.security.roles import Role
 from syncline.settings import get_settings
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def workspace_create(name: str, as_json: JsonOpt = False) -> None:
     from syncline.services.workspaces import create_workspace
 
     with _context() as ctx, ctx.sessions.begin() as s:
-        ws, token = create_workspace(s, name=name)
+        ws, token = create_workspace(s, name=name, pepper=ctx.token_pepper)
         out = {"id": ws.id, "name": ws.name, "token": token}
     if as_json:
         typer.echo(json.dumps(out))
@@ -92,24 +93,38 @@ def workspace_list(as_json: JsonOpt = False) -> None:
 def token_create(
     workspace: Annotated[str, typer.Option("--workspace", help="Workspace id.")],
     name: Annotated[str, typer.Option(help="A label for the token.")] = "",
+    role: Annotated[
+        Role,
+        typer.Option(case_sensitive=False, help="What the token may do (docs/security.md)."),
+    ] = Role.ADMIN,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create another API token for a workspace (shown once)."""
+    """Create another API token for a workspace (shown once), with a role."""
     from syncline.services.errors import NotFoundError
     from syncline.services.workspaces import create_token
 
     with _context() as ctx:
         try:
             with ctx.sessions.begin() as s:
-                tok, plain = create_token(s, workspace_id=workspace, name=name)
-                out = {"id": tok.id, "workspace_id": tok.workspace_id, "token": plain}
+                tok, plain = create_token(
+                    s, workspace_id=workspace, name=name, role=role, pepper=ctx.token_pepper
+                )
+                out = {
+                    "id": tok.id,
+                    "workspace_id": tok.workspace_id,
+                    "role": tok.role,
+                    "token": plain,
+                }
         except (LookupError, NotFoundError) as exc:
             err_console.print(f"error: {exc}")
             raise typer.Exit(3) from None
     if as_json:
         typer.echo(json.dumps(out))
     else:
-        console.print(f"API token (shown once): [green]{out['token']}[/green] (id {out['id']})")
+        console.print(
+            f"API token (shown once): [green]{out['token']}[/green] "
+            f"(id {out['id']}, role {out['role']})"
+        )
 
 
 @token_app.command("revoke")

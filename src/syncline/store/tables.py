@@ -89,11 +89,34 @@ class ApiToken(Base):
         Id, sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False, index=True
     )
     name: Mapped[str] = mapped_column(sa.String(255), nullable=False, default="")
+    # HMAC-SHA256 with the server pepper (security/tokens.py); legacy rows hold plain SHA-256.
     token_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False, unique=True)
-    prefix: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    prefix: Mapped[str] = mapped_column(sa.String(16), nullable=False, index=True)
+    # security/roles.py: viewer, operator, editor or admin.
+    role: Mapped[str] = mapped_column(
+        sa.String(16), nullable=False, default="admin", server_default="admin"
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class UiSession(Base):
+    """A dashboard login: the cookie holds a random id whose SHA-256 is ``id``, never a token."""
+
+    __tablename__ = "ui_sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        Id, sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+    )
+    token_id: Mapped[str] = mapped_column(
+        Id, sa.ForeignKey("api_tokens.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    role: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    csrf_secret: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
 
 
 class Source(TimestampMixin, Base):

@@ -20,10 +20,9 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError, IntegrityError
 
-from syncline.api.deps import SessionDep
+from syncline.api.deps import CtxDep, SessionDep, authenticate_request
 from syncline.domain.validation import ValidationError
 from syncline.services.errors import ConflictError, NotFoundError, UpstreamError
-from syncline.services.workspaces import authenticate
 from syncline.store.tables import ApiToken
 
 _PREFIX = "secret-token:"
@@ -124,16 +123,10 @@ def _raw_token(authorization: str) -> str | None:
     return None
 
 
-def get_token(request: Request, session: SessionDep) -> ApiToken:
-    """The caller's live token from either header form, or a vendor-shaped 401."""
+def get_token(request: Request, ctx: CtxDep, session: SessionDep) -> ApiToken:
+    """The caller's live token from either header form; limits and roles as on our API."""
     raw = _raw_token(request.headers.get("authorization", ""))
-    if raw is None:
-        raise HTTPException(401, "Not authenticated: send Authorization: Bearer <token>")
-    raw = raw.removeprefix(_PREFIX)
-    token = authenticate(session, token=raw)
-    if token is None:
-        raise HTTPException(401, "Invalid or revoked API token")
-    return token
+    return authenticate_request(request, ctx, session, raw.removeprefix(_PREFIX) if raw else None)
 
 
 VendorToken = Annotated[ApiToken, Depends(get_token)]

@@ -36,7 +36,10 @@ ObjectPath = Annotated[
 ]
 
 _types = APIRouter(
-    prefix="/api/v1", tags=["catalog"], dependencies=[Depends(get_token)], responses=errors(401)
+    prefix="/api/v1",
+    tags=["catalog"],
+    dependencies=[Depends(get_token)],
+    responses=errors(401, 429),
 )
 _scoped = APIRouter(prefix="/api/v1/workspaces/{id}", responses=SCOPED)
 

@@ -33,8 +33,11 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {
         400: "X-Workspace-ID does not match the workspace in the path",
         401: "Missing, invalid or revoked API token",
+        403: "The token's role may not call this route",
         404: "Unknown id, or an id of another workspace",
         409: "Conflicts with the current state",
+        413: "The request body is larger than the server's limit",
+        429: "Too many requests; retry after Retry-After seconds",
         502: "The source or destination failed while serving the request",
         503: "Too many model previews or column discoveries running; retry after Retry-After",
     }
@@ -42,4 +45,4 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 # What every route under /api/v1/workspaces/{id} can answer besides its own codes.
-SCOPED = errors(400, 401, 404)
+SCOPED = errors(400, 401, 403, 404, 413, 429)

@@ -8,30 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy.engine import make_url
-
-from syncline.connectors import _netguard
-from syncline.connectors.destinations.file.root import FileRoot, configure_file_root
 from syncline.context import AppContext
 from syncline.security.secrets import SecretBox, load_or_create_key
+from syncline.services.connector_policy import configure_connectors
 from syncline.settings import Settings
 from syncline.store.db import make_engine, make_sessionmaker
-
-
-def configure_connectors(settings: Settings) -> None:
-    """Hand the connectors what they may reach: the network policy and the file root.
-
-    Connectors cannot import the settings; they read these process-wide values instead.
-    """
-    _netguard.configure(_netguard.NetworkPolicy(allow_private=settings.network_allow_private))
-    protected = [settings.data_dir]
-    url = make_url(settings.resolved_database_url())
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        protected.append(Path(url.database))
-    configure_file_root(FileRoot.of(settings.resolved_file_root(), protected))
 
 
 def build_context(settings: Settings) -> AppContext:

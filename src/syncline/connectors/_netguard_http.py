@@ -22,7 +22,13 @@ import anyio.to_thread
 import httpcore
 import httpx
 
-from syncline.connectors._netguard import NetworkPolicy, check_at_save, check_host, current_policy
+from syncline.connectors._netguard import (
+    NetworkPolicy,
+    check_at_save,
+    check_host,
+    current_policy,
+    parse_ip,
+)
 
 __all__ = [
     "AsyncGuardedTransport",
@@ -97,8 +103,10 @@ class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        # Resolving blocks: off the event loop, like asyncio's own getaddrinfo.
-        addresses = await anyio.to_thread.run_sync(_addresses, host, self._policy)
+        if parse_ip(host) is not None:  # a literal: nothing to resolve, no thread hop
+            addresses = _addresses(host, self._policy)
+        else:  # resolving blocks: off the event loop, like asyncio's own getaddrinfo
+            addresses = await anyio.to_thread.run_sync(_addresses, host, self._policy)
         last: Exception | None = None
         for address in addresses:
             try:

@@ -17,6 +17,15 @@ MYSQL_PORT = int(os.environ.get("SYNCLINE_TEST_MYSQL_PORT", "3306"))
 MYSQL_USER = os.environ.get("SYNCLINE_TEST_MYSQL_USER", "root")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _file_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """File destinations may write anywhere under pytest's temporary directory (the file
+    root, ``SYNCLINE_FILE_ROOT``); server processes the tests start inherit it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SYNCLINE_FILE_ROOT", str(tmp_path_factory.getbasetemp()))
+        yield
+
+
 def _reachable(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=2):

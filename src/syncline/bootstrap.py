@@ -13,6 +13,7 @@ from typing import Protocol
 from syncline.context import AppContext
 from syncline.security.secrets import SecretBox, load_or_create_key
 from syncline.security.tokens import load_or_create_pepper
+from syncline.services.connector_policy import configure_connectors
 from syncline.settings import Settings
 from syncline.store.db import make_engine, make_sessionmaker
 
@@ -20,6 +21,7 @@ from syncline.store.db import make_engine, make_sessionmaker
 def build_context(settings: Settings) -> AppContext:
     """Open the metadata store and the secret key named by ``settings``."""
     settings.ensure_data_dir()
+    configure_connectors(settings)
     engine = make_engine(settings.resolved_database_url())
     key = load_or_create_key(settings.secret_key, settings.data_dir)
     ctx = AppContext(

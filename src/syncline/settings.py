@@ -43,12 +43,20 @@ class Settings(BaseSettings):
     preview_wait_seconds: float = Field(default=2.0, ge=0)
     # auto: procrastinate when the metadata store is PostgreSQL, embedded for SQLite.
     execution_backend: Literal["auto", "embedded", "procrastinate"] = "auto"
+    # Network guard: loopback and private ranges may be reached (self-hosted) unless false.
+    network_allow_private: bool = True
+    # The directory file destinations write in (default <data_dir>/files; docs/security.md).
+    file_root: Path | None = None
 
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL of the metadata store (SQLite in ``data_dir`` by default)."""
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'syncline.db').resolve()}"
+
+    def resolved_file_root(self) -> Path:
+        """Where file destinations may write: ``file_root``, else ``<data_dir>/files``."""
+        return self.file_root if self.file_root is not None else self.data_dir / "files"
 
     def resolved_backend(self) -> Literal["embedded", "procrastinate"]:
         """Which executor runs syncs (see docs/operations.md)."""

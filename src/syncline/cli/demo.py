@@ -168,7 +168,13 @@ def run_demo(
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
-    settings = Settings(data_dir=data_dir, database_url=None, heartbeat_interval=2.0)
+    # The demo's file destinations write in <data_dir>/output: its file root.
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=None,
+        heartbeat_interval=2.0,
+        file_root=data_dir / "output",
+    )
     upgrade(settings.resolved_database_url())
     ctx = build_context(settings)
     with ctx.sessions.begin() as s:

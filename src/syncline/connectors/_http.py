@@ -1,12 +1,18 @@
-"""Retries shared by the SaaS destinations (Salesforce, HubSpot): what is transient, how long
-to wait, and how many times to re-run an idempotent step before the engine takes over.
+"""What the HTTP destinations share: retries, and how a vendor's answer is quoted in errors.
 
-A step is re-run whole (a lookup and the write that depends on it, a read-then-archive), so
-it must be safe to run twice: a timed-out request may have been applied by the server.
+Retries (Salesforce, HubSpot): what is transient, how long to wait, and how many times to
+re-run an idempotent step before the engine takes over. A step is re-run whole (a lookup and
+the write that depends on it, a read-then-archive), so it must be safe to run twice: a
+timed-out request may have been applied by the server.
+
+Quoting (every HTTP destination): a response body that ends up in a check message, a run's
+``error_message`` or a RunRecord goes through :func:`quote_body` first: cut to
+``BODY_LIMIT`` characters, with tokens and keys that servers echo back blanked out.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,9 +22,50 @@ import httpx
 
 from syncline.connectors.base import DestinationError
 
-__all__ = ["RetryPolicy", "Transient", "retry_after", "retrying"]
+__all__ = ["BODY_LIMIT", "RetryPolicy", "Transient", "quote_body", "retry_after", "retrying"]
 
 T = TypeVar("T")
+
+#: Characters of a vendor's response kept in an error message.
+BODY_LIMIT = 500
+REDACTED = "***"
+_SECRET_NAME = (
+    r"(?:access_?token|refresh_?token|id_?token|token|api_?key|apikey|secret\w*|password|passwd"
+    r"|authorization|session_?id|sid|signature|credentials?|private_?key|x-[\w-]*key)"
+)
+_REDACTIONS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]{8,}"), rf"\1 {REDACTED}"),
+    # "access_token": "..." / access_token=... / password: ... (JSON, form, header, YAML)
+    (
+        re.compile(rf"""(?i)(?<!\w)(["']?{_SECRET_NAME}["']?\s*[:=]\s*["']?)([^"'&\s,;}}]+)"""),
+        rf"\1{REDACTED}",
+    ),
+    (re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]*"), REDACTED),  # JWT
+    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), REDACTED),  # AWS access key id
+    (re.compile(r"\b00D\w{12,15}![\w.-]+"), REDACTED),  # Salesforce session id
+]
+_OPAQUE = re.compile(r"(?<![\w+=-])[\w+=-]{32,}")
+
+
+def _opaque(match: re.Match[str]) -> str:
+    """A long run of letters and digits is a key or a token, not a word or an identifier."""
+    text = match.group(0)
+    digits = sum(c.isdigit() for c in text)
+    return REDACTED if digits >= 4 and sum(c.isalpha() for c in text) >= 4 else text
+
+
+def quote_body(text: str, limit: int = BODY_LIMIT) -> str:
+    """A response body fit for an error message: one line, tokens blanked, at most ``limit``.
+
+    Deliberately simple: it catches what servers commonly echo (bearer tokens, ``*_token``,
+    ``*key``, ``password`` and ``secret`` values, JWTs, cloud keys, long opaque strings); the
+    secrets redaction of the API edge runs on top of it.
+    """
+    head = " ".join(text[: limit * 4].split())
+    for pattern, replacement in _REDACTIONS:
+        head = pattern.sub(replacement, head)
+    head = _OPAQUE.sub(_opaque, head)
+    return head if len(head) <= limit else head[:limit] + "..."
 
 
 class Transient(Exception):

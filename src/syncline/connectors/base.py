@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import pyarrow as pa
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationInfo
 
 from syncline.domain.enums import Operation, SyncMode
 
@@ -34,7 +34,19 @@ __all__ = [
     "Source",
     "SourceError",
     "SyncMode",
+    "saving",
 ]
+
+#: Validation context of a config being saved (created or updated). Validators that look
+#: outside the process (DNS for the network guard, the file system for the file root) run only
+#: then, so a refusal is a 422; when a run opens the connector, the connector itself refuses
+#: (at connect time), which the run reports as a ``destination_error``.
+SAVING_CONTEXT = {"syncline_saving": True}
+
+
+def saving(info: ValidationInfo) -> bool:
+    """Whether a pydantic validator runs for a config being saved (see ``SAVING_CONTEXT``)."""
+    return bool(info.context and info.context.get("syncline_saving"))
 
 
 class ConnectorError(Exception):

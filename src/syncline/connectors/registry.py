@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from syncline.connectors.base import Destination, Source
+from syncline.connectors.base import SAVING_CONTEXT, Destination, Source
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +65,17 @@ def destination_class(type_name: str) -> type[Destination]:
     return _load_one(DESTINATION_GROUP, type_name)
 
 
-def validate_config(cls: type[Any], config: dict[str, Any]) -> BaseModel:
+def validate_config(cls: type[Any], config: dict[str, Any], *, saving: bool = False) -> BaseModel:
     """Parse a connector config with the connector's own pydantic model.
+
+    ``saving``: the config is being created or updated, so the validators that check where it
+    points (network guard, file root) run too (see ``base.SAVING_CONTEXT``).
 
     Raises:
         pydantic.ValidationError: the config does not fit the connector.
     """
     model: type[BaseModel] = cls.config_model
-    return model.model_validate(config)
+    return model.model_validate(config, context=SAVING_CONTEXT if saving else None)
 
 
 def open_source(type_name: str, config: dict[str, Any]) -> Source:

@@ -65,7 +65,7 @@ def seal_config(
                 ("body", "config", *masked),
                 f"{MASK} keeps a stored secret, but there is none to keep here: send the value",
             )
-        registry.validate_config(cls, clear)
+        registry.validate_config(cls, clear, saving=True)
     except pydantic.ValidationError as exc:
         raise config_errors(exc) from None
     except SecretError as exc:

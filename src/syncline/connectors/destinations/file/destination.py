@@ -5,6 +5,9 @@ insert, update, delete) and the fields, and a consumer replays the log by key. A
 know whether an updated record exists, so every record is acknowledged (see
 docs/destinations/file.md for the per-mode semantics).
 
+``path`` is resolved inside the file root (``SYNCLINE_FILE_ROOT``, see ``file.root``): outside
+it, or at Syncline's own data, a save is refused (422) and a run fails (``destination_error``).
+
 Layout: ``<path>/<sync_id>/<run_id>.<ext>`` (``<run_id>-s<i>of<n>.<ext>`` per shard of a
 fan-out run; ``.2``, ``.3``... when a handed-back execution continues) written batch by batch
 (each batch fsync'ed before ``write`` returns), and a ``.manifest.json`` beside each file
@@ -23,7 +26,7 @@ from typing import ClassVar, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from syncline.connectors.base import (
     BatchResult,
@@ -35,7 +38,9 @@ from syncline.connectors.base import (
     Operation,
     RunInfo,
     SyncMode,
+    saving,
 )
+from syncline.connectors.destinations.file.root import current_file_root
 from syncline.connectors.destinations.file.sinks import Sink, open_sink, write_atomically
 
 __all__ = ["OPERATION_COLUMN", "FileDestination", "FileDestinationConfig"]
@@ -48,12 +53,23 @@ class FileDestinationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(description="Directory; each sync writes under <path>/<sync_id>/")
+    path: str = Field(
+        description="Directory inside the file root (SYNCLINE_FILE_ROOT; a relative path is "
+        "taken inside it); each sync writes under <path>/<sync_id>/"
+    )
     format: Literal["csv", "jsonl", "parquet"] = Field("jsonl", description="Output file format")
     file_prefix: str = Field(
         "sync",
         description="Accepted for compatibility; files are named <run_id>.<ext> (see the docs)",
     )
+
+    @field_validator("path")
+    @classmethod
+    def _inside_root(cls, value: str, info: ValidationInfo) -> str:
+        """When saved, the path must resolve inside the file root (checked again at run time)."""
+        if saving(info):
+            current_file_root().resolve(value)
+        return value
 
 
 class FileDestination:
@@ -71,7 +87,6 @@ class FileDestination:
 
     def __init__(self, config: FileDestinationConfig) -> None:
         self._config = config
-        self._root = Path(config.path)
         self._run: RunInfo | None = None
         self._file: Path | None = None
         self._sink: Sink | None = None
@@ -80,15 +95,31 @@ class FileDestination:
         self._skip_nulls = False
         self._started_at = ""
 
+    @property
+    def _root(self) -> Path:
+        """The configured directory, resolved inside the file root now (not when saved).
+
+        Raises:
+            DestinationError: it is outside the file root or at Syncline's own data.
+        """
+        try:
+            return current_file_root().resolve(self._config.path)
+        except ValueError as exc:
+            raise DestinationError(str(exc)) from None
+
     def check(self) -> CheckResult:
         """The directory exists (or can be created) and we can create files in it."""
         try:
-            self._root.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=self._root, prefix=".syncline-check-"):
+            root = self._root
+        except DestinationError as exc:
+            return CheckResult(False, str(exc))
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=root, prefix=".syncline-check-"):
                 pass
         except OSError as exc:
-            return CheckResult(False, f"cannot write to {self._root}: {exc.strerror or exc}")
-        return CheckResult(True, f"{self._root} is writable")
+            return CheckResult(False, f"cannot write to {root}: {exc.strerror or exc}")
+        return CheckResult(True, f"{root} is writable")
 
     def objects(self) -> list[ObjectSchema]:
         """Files take any fields: there is no object to map against."""

@@ -28,7 +28,8 @@ from typing import Any
 
 import httpx
 
-from syncline.connectors._http import Transient, retry_after
+from syncline.connectors._http import Transient, quote_body, retry_after
+from syncline.connectors._netguard_http import guarded_client
 from syncline.connectors.base import DestinationAuthError, DestinationError
 
 WINDOWS = {"TEN_SECONDLY_ROLLING": 10.0, "SECONDLY": 1.0}
@@ -38,7 +39,7 @@ def message_of(body: Any, status: int) -> str:
     """The human part of a HubSpot error body (``{"status", "message", "category"}``)."""
     if isinstance(body, dict):
         category = body.get("category") or body.get("errorType")
-        text = str(body.get("message") or f"HTTP {status}")
+        text = quote_body(str(body.get("message") or f"HTTP {status}"))
         return f"{category}: {text}" if category else text
     return f"HTTP {status}"
 
@@ -56,7 +57,7 @@ class HubSpotClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(timeout=timeout, headers={"Authorization": f"Bearer {token}"})
+        self._http = guarded_client(timeout=timeout, headers={"Authorization": f"Bearer {token}"})
         self._max_wait = max_wait
         self._sleep = sleep
         self._resume_at = 0.0
@@ -74,12 +75,14 @@ class HubSpotClient:
             raise Transient(f"{method} {path} timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise Transient(f"{method} {path} failed: {exc}") from exc
+        except httpx.InvalidURL as exc:
+            raise DestinationError(f"HubSpot base_url is not a valid URL: {exc}") from exc
         self._note_limits(response.headers)
         status = response.status_code
         try:
             body = response.json() if response.content else None
         except ValueError:
-            body = {"message": response.text[:300]}
+            body = {"message": quote_body(response.text)}
         if status == 401:
             raise DestinationAuthError(
                 f"HubSpot refused the access token: {message_of(body, status)}"

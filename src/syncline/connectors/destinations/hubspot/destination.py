@@ -19,9 +19,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from syncline.connectors._http import RetryPolicy, retrying
+from syncline.connectors._netguard_http import validate_url
 from syncline.connectors.base import (
     BatchResult,
     Capabilities,
@@ -33,6 +34,7 @@ from syncline.connectors.base import (
     Operation,
     RunInfo,
     SyncMode,
+    saving,
 )
 from syncline.connectors.destinations.hubspot.batch import BatchWriter, Rec
 from syncline.connectors.destinations.hubspot.client import HubSpotClient, message_of
@@ -56,6 +58,12 @@ class HubSpotDestinationConfig(BaseModel):
     max_retries: int = Field(6, ge=1, le=20, description="Attempts per chunk on transient errors")
     retry_backoff_seconds: float = Field(1.0, ge=0, description="First backoff (doubles)")
     max_retry_wait_seconds: float = Field(60.0, ge=0, description="Longest single wait")
+
+    @field_validator("base_url")
+    @classmethod
+    def _guarded_url(cls, value: str, info: ValidationInfo) -> str:
+        """A parseable http(s) URL; when saved, its host passes the network guard."""
+        return validate_url(value, saving=saving(info))
 
 
 class HubSpotDestination:

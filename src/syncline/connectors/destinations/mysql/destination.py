@@ -15,8 +15,9 @@ from typing import ClassVar
 
 import pyarrow as pa
 import pymysql
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from syncline.connectors._netguard import check_at_save, check_host
 from syncline.connectors.base import (
     BatchResult,
     Capabilities,
@@ -27,6 +28,7 @@ from syncline.connectors.base import (
     Operation,
     RunInfo,
     SyncMode,
+    saving,
 )
 from syncline.connectors.destinations.mysql import catalog
 from syncline.connectors.destinations.mysql.catalog import Conn
@@ -63,6 +65,27 @@ class MySQLDestinationConfig(BaseModel):
         None, description="Column matched against the model's key (default: the sync's key field)"
     )
     connect_timeout: int = Field(10, ge=1, le=300, description="Seconds to wait for a connection")
+
+    @field_validator("host")
+    @classmethod
+    def _guarded_host(cls, value: str, info: ValidationInfo) -> str:
+        """When saved, the host passes the network guard."""
+        if saving(info):
+            check_at_save(value)
+        return value
+
+
+def guarded_addresses(host: str) -> list[str]:
+    """The checked addresses of ``host``; pymysql connects to one of them, not to the name.
+
+    Raises:
+        BlockedAddressError: the network guard refused the host.
+        DestinationError: the name does not resolve (retryable).
+    """
+    try:
+        return check_host(host)
+    except OSError as exc:
+        raise DestinationError(f"cannot resolve MySQL host {host}: {exc}", retryable=True) from exc
 
 
 class MySQLDestination:
@@ -179,19 +202,7 @@ class MySQLDestination:
 
     def _connect(self) -> Conn:
         cfg = self._config
-        try:
-            conn = pymysql.connect(
-                host=cfg.host,
-                port=cfg.port,
-                user=cfg.user,
-                password=cfg.password,
-                database=cfg.database,
-                connect_timeout=cfg.connect_timeout,
-                charset="utf8mb4",
-                autocommit=True,
-            )
-        except pymysql.Error as exc:
-            raise batch_error(exc, f"cannot connect to MySQL at {cfg.host}:{cfg.port}") from exc
+        conn = self._open(guarded_addresses(cfg.host))
         try:
             with conn.cursor() as cur:
                 # Our own SQL mode: strict (a bad value is an error, never a silent truncation)
@@ -203,6 +214,29 @@ class MySQLDestination:
             conn.close()
             raise batch_error(exc, "setting up the MySQL session failed") from exc
         return conn
+
+    def _open(self, addresses: list[str]) -> Conn:
+        """A connection to the first checked address that answers (like a resolver's order)."""
+        cfg = self._config
+        for i, address in enumerate(addresses):
+            try:
+                return pymysql.connect(
+                    host=address,
+                    port=cfg.port,
+                    user=cfg.user,
+                    password=cfg.password,
+                    database=cfg.database,
+                    connect_timeout=cfg.connect_timeout,
+                    charset="utf8mb4",
+                    autocommit=True,
+                )
+            except pymysql.OperationalError as exc:
+                if i + 1 < len(addresses) and exc.args and exc.args[0] == 2003:
+                    continue  # cannot reach this address: try the next one
+                raise batch_error(exc, f"cannot connect to MySQL at {cfg.host}:{cfg.port}") from exc
+            except pymysql.Error as exc:
+                raise batch_error(exc, f"cannot connect to MySQL at {cfg.host}:{cfg.port}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _live_conn(self) -> Conn:
         """The run's connection, reopened after a loss (staging tables die with the session)."""

@@ -15,7 +15,8 @@ from typing import ClassVar
 import psycopg
 import pyarrow as pa
 from psycopg import sql
-from pydantic import BaseModel, ConfigDict, Field
+from psycopg.conninfo import make_conninfo
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from syncline.connectors.base import (
     BatchResult,
@@ -28,8 +29,10 @@ from syncline.connectors.base import (
     RecordError,
     RunInfo,
     SyncMode,
+    saving,
 )
 from syncline.connectors.destinations.postgres import catalog
+from syncline.connectors.destinations.postgres.address import check_dsn_at_save, guarded_params
 from syncline.connectors.destinations.postgres.load import Conn, StagedWriter
 from syncline.connectors.destinations.postgres.types import (
     batch_error,
@@ -56,6 +59,14 @@ class PostgresDestinationConfig(BaseModel):
         None, description="Column matched against the model's key (default: the sync's key field)"
     )
     connect_timeout: int = Field(10, ge=1, le=300, description="Seconds to wait for a connection")
+
+    @field_validator("dsn")
+    @classmethod
+    def _guarded_hosts(cls, value: str, info: ValidationInfo) -> str:
+        """When saved, every host of the DSN passes the network guard."""
+        if saving(info):
+            check_dsn_at_save(value)
+        return value
 
 
 class PostgresDestination:
@@ -188,8 +199,10 @@ class PostgresDestination:
 
     def _connect(self) -> Conn:
         try:
+            # Only addresses the network guard checked (a BlockedAddressError propagates).
+            conninfo = make_conninfo(self._config.dsn, **guarded_params(self._config.dsn))
             conn = psycopg.connect(
-                self._config.dsn, autocommit=True, connect_timeout=self._config.connect_timeout
+                conninfo, autocommit=True, connect_timeout=self._config.connect_timeout
             )
         except psycopg.OperationalError as exc:
             raise connect_error(exc) from exc

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from syncline.connectors._http import Transient, retrying
+from syncline.connectors._http import Transient, quote_body, retrying
 from syncline.connectors.base import DestinationError, Operation, RecordError
 from syncline.connectors.destinations.salesforce.rest import GONE, Rec, RestWriter
 from syncline.connectors.destinations.salesforce.values import csv_cell
@@ -104,7 +104,7 @@ class BulkWriter:
         for row in done["successfulResults"]:
             ok.add(self._cell(row, match))
         for row in done["failedResults"]:
-            cell, message = self._cell(row, match), str(row.get("sf__Error", "")).strip()
+            cell, message = self._cell(row, match), quote_body(str(row.get("sf__Error", "")))
             code = message.split(":", 1)[0]
             gone = code in GONE
             if (op is Operation.DELETE and gone) or (

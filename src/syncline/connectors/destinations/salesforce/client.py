@@ -27,7 +27,8 @@ from typing import Any
 
 import httpx
 
-from syncline.connectors._http import Transient, retry_after
+from syncline.connectors._http import Transient, quote_body, retry_after
+from syncline.connectors._netguard_http import guarded_client
 from syncline.connectors.base import DestinationAuthError, DestinationError
 
 
@@ -48,7 +49,7 @@ def error_list(response: httpx.Response) -> list[dict[str, Any]]:
     try:
         body = response.json()
     except ValueError:
-        return [{"errorCode": f"HTTP_{response.status_code}", "message": response.text[:300]}]
+        return [{"errorCode": f"HTTP_{response.status_code}", "message": response.text}]
     if isinstance(body, dict):
         body = [body]
     if not isinstance(body, list):
@@ -58,7 +59,7 @@ def error_list(response: httpx.Response) -> list[dict[str, Any]]:
 
 def describe_errors(errors: list[dict[str, Any]]) -> str:
     parts = [f"{e.get('errorCode', 'ERROR')}: {e.get('message', '')}".strip() for e in errors]
-    return "; ".join(parts) or "no error details"
+    return quote_body("; ".join(parts)) or "no error details"
 
 
 class SalesforceClient:
@@ -77,7 +78,8 @@ class SalesforceClient:
         self._instance_url = instance_url.rstrip("/") if instance_url else None
         self._version = api_version if api_version.startswith("v") else f"v{api_version}"
         self._credentials = credentials
-        self._http = httpx.Client(timeout=timeout)
+        # Every connection (token endpoint, the instance_url it returns) is guarded.
+        self._http = guarded_client(timeout=timeout)
         self._token: str | None = None
         self.base_url: str = self._instance_url or self._login_url
         self.token_requests = 0
@@ -112,7 +114,8 @@ class SalesforceClient:
         if response.status_code != 200 or "access_token" not in body:
             error = body.get("error", f"HTTP {response.status_code}")
             detail = body.get("error_description", "")
-            raise DestinationAuthError(f"Salesforce login failed: {error}: {detail}".rstrip(": "))
+            text = quote_body(f"{error}: {detail}".rstrip(": "))
+            raise DestinationAuthError(f"Salesforce login failed: {text}")
         self._token = str(body["access_token"])
         self.base_url = self._instance_url or str(body.get("instance_url") or self._login_url)
 
@@ -160,6 +163,8 @@ class SalesforceClient:
             raise Transient(f"{method} {url} timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise Transient(f"{method} {url} failed: {exc}") from exc
+        except httpx.InvalidURL as exc:  # e.g. an instance_url the token endpoint made up
+            raise DestinationError(f"{method} {url}: not a valid URL: {exc}") from exc
 
     @staticmethod
     def _raise_for(method: str, path: str, response: httpx.Response) -> None:

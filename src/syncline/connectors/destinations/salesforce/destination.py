@@ -20,9 +20,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from syncline.connectors._http import RetryPolicy, retrying
+from syncline.connectors._netguard_http import validate_url
 from syncline.connectors.base import (
     BatchResult,
     Capabilities,
@@ -33,6 +34,7 @@ from syncline.connectors.base import (
     Operation,
     RunInfo,
     SyncMode,
+    saving,
 )
 from syncline.connectors.destinations.salesforce.bulk import BulkWriter
 from syncline.connectors.destinations.salesforce.client import Credentials, SalesforceClient
@@ -92,6 +94,12 @@ class SalesforceDestinationConfig(BaseModel):
     max_retries: int = Field(5, ge=1, le=20, description="Attempts per chunk on transient errors")
     retry_backoff_seconds: float = Field(1.0, ge=0, description="First backoff (doubles)")
     max_retry_wait_seconds: float = Field(60.0, ge=0, description="Longest single wait")
+
+    @field_validator("instance_url", "login_url")
+    @classmethod
+    def _guarded_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A parseable http(s) URL; when saved, its host passes the network guard."""
+        return None if value is None else validate_url(value, saving=saving(info))
 
     @model_validator(mode="after")
     def _needs_a_url(self) -> SalesforceDestinationConfig:

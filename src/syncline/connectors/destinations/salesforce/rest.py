@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from syncline.connectors._http import RetryPolicy, retrying
+from syncline.connectors._http import RetryPolicy, quote_body, retrying
 from syncline.connectors.base import DestinationError, Operation, RecordError
 from syncline.connectors.destinations.salesforce.client import SalesforceClient
 from syncline.connectors.destinations.salesforce.values import FieldInfo, encode
@@ -90,7 +90,7 @@ def error_text(errors: list[dict[str, Any]]) -> tuple[str, str]:
         fields = e.get("fields") or []
         where = f" (fields: {', '.join(map(str, fields))})" if fields else ""
         parts.append(f"{e.get('statusCode', 'ERROR')}: {e.get('message', '')}{where}")
-    return str(errors[0].get("statusCode", "ERROR")), "; ".join(parts)
+    return str(errors[0].get("statusCode", "ERROR")), quote_body("; ".join(parts))
 
 
 class RestWriter:

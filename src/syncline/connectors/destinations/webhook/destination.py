@@ -17,8 +17,18 @@ from typing import Any, ClassVar, Literal, Self
 
 import httpx
 from jinja2.exceptions import SecurityError
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from syncline.connectors._netguard import BlockedAddressError
+from syncline.connectors._netguard_http import validate_url
 from syncline.connectors.base import (
     BatchResult,
     Capabilities,
@@ -30,6 +40,7 @@ from syncline.connectors.base import (
     RecordError,
     RunInfo,
     SyncMode,
+    saving,
 )
 from syncline.connectors.destinations.webhook.http import Policy, Request, Sender, snippet
 from syncline.connectors.destinations.webhook.payload import (
@@ -124,11 +135,11 @@ class WebhookDestinationConfig(BaseModel):
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        url = httpx.URL(value)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError("url must be an absolute http:// or https:// URL")
-        return value
+    def _http_url(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            return validate_url(value, saving=saving(info))
+        except ValueError as exc:
+            raise ValueError(f"url {exc}") from None
 
     @field_validator("payload_template")
     @classmethod
@@ -174,6 +185,8 @@ class WebhookDestination:
             response = self._send().head(headers)
         except httpx.HTTPError as exc:
             return CheckResult(False, f"cannot reach {self._config.url}: {exc}")
+        except BlockedAddressError as exc:
+            return CheckResult(False, f"{self._config.url}: {exc}")
         finally:
             self.close()
         status = response.status_code

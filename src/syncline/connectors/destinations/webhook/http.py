@@ -27,12 +27,13 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from syncline.connectors._http import quote_body
+from syncline.connectors._netguard_http import guarded_async_client
 from syncline.connectors.base import DestinationAuthError
 from syncline.connectors.destinations.webhook.results import item_errors
 
 T = TypeVar("T")
 _RETRY_STATUSES = frozenset({408, 425, 429})
-_SNIPPET = 300
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,8 @@ class _Transient(Exception):
 
 
 def snippet(response: httpx.Response) -> str:
-    text = response.text.strip().replace("\n", " ")
-    return text[:_SNIPPET] + ("..." if len(text) > _SNIPPET else "")
+    """The receiver's answer as errors quote it: truncated, tokens blanked (``quote_body``)."""
+    return quote_body(response.text)
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -146,7 +147,8 @@ class Sender:
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             p = self._policy
-            self._client = httpx.AsyncClient(
+            # Every connection goes through the network guard (checked at connect time).
+            self._client = guarded_async_client(
                 timeout=httpx.Timeout(p.timeout_seconds),
                 limits=httpx.Limits(max_connections=p.concurrency),
                 follow_redirects=False,

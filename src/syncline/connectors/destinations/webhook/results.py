@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from syncline.connectors._http import quote_body
+
 _OK_WORDS = frozenset({"ok", "success", "succeeded", "created", "updated", "deleted"})
 _OK_WORDS |= frozenset({"unchanged", "accepted", "applied", "noop"})
 
@@ -60,7 +62,7 @@ def _message(item: dict[str, Any]) -> str:
     text = error if error not in (None, "", False, True) else item.get("message")
     if text in (None, ""):
         text = f"status {item.get('status')}" if "status" in item else "rejected by the receiver"
-    return str(text)
+    return quote_body(str(text))
 
 
 def _class(item: dict[str, Any]) -> str:

@@ -203,8 +203,9 @@ def test_postgres_objects_and_fields(tenant: Tenant, pg_database: str) -> None:
     dest = _pg_destination(tenant, pg_database, table="contacts")
     objects = tenant.get(f"/destinations/{dest['id']}/objects")
     assert objects.status_code == 200, objects.text
+    # a PostgreSQL table's columns can be laid out in a chosen order (issue 15, field_order)
     assert objects.json() == [
-        {"name": "contacts", "supports_field_ordering": False, "fields_count": 3}
+        {"name": "contacts", "supports_field_ordering": True, "fields_count": 3}
     ]
     fields = tenant.get(f"/destinations/{dest['id']}/objects/contacts/fields")
     assert fields.status_code == 200

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(os.environ.get("SYNCLINE_BENCH_RESULTS", ROOT / "bench" / "results"))
 PG = os.environ.get("SYNCLINE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 
 
@@ -44,6 +43,7 @@ def run_child(
     The peak RSS is the child's own ``ru_maxrss`` from ``wait4``, so it covers any program
     (a peer's CLI too), not only children that report it.
     """
+    env = child_env(env)
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(list(argv), env=env, cwd=cwd, stdout=out, stderr=err, text=True)
@@ -70,6 +70,13 @@ def run_child(
         raise BenchError(f"{' '.join(argv[:4])} printed no JSON: {stdout[-800:]} {stderr[-1500:]}")
     result: dict[str, Any] = json.loads(lines[-1])
     return result, wall, round(usage.ru_maxrss / 1024, 1)
+
+
+def child_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child: ``bench`` importable whatever the working directory."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
 
 
 def peak_rss_mb() -> float:
@@ -185,9 +192,10 @@ def write_report(
     A section is ``{"contenders": {name: summary}, "ours": name, ...}`` or free-form
     ``{"table": [row dicts]}``.
     """
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    base = RESULTS / f"{scenario}-{stamp}"
+    results = Path(os.environ.get("SYNCLINE_BENCH_RESULTS", ROOT / "bench" / "results"))
+    results.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")[:-3] + "Z"  # to the millisecond
+    base = results / f"{scenario}-{stamp}"
     doc = {
         "scenario": scenario,
         "at": stamp,

@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from bench.core import Attempt, BenchError, alternate, summarize, write_report
+from bench.core import Attempt, BenchError, alternate, child_env, summarize, write_report
 from syncline.emulators.hubspot_emulator import HsProperty, HubSpotEmulator
 
 OBJECT = "p_bench"
@@ -189,7 +189,9 @@ def _spawn(data: Path, model: Path, table: str, dest: dict[str, Any]) -> subproc
         "--sync-mode",
         "upsert",
     ]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env()
+    )
 
 
 def _wait(proc: subprocess.Popen[str]) -> dict[str, Any]:

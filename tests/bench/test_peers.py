@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 
 import pytest
-
-from bench import peers
 from bench.__main__ import main
 from bench.core import BenchError
+
+from bench import peers
 
 
 @pytest.mark.parametrize("peer", ["dlt", "drt"])

@@ -30,8 +30,8 @@ def engine(
     table: str = "people",
 ) -> dict[str, Any]:
     from syncline.bootstrap import build_context
-    from syncline.engine.runner import execute_run
-    from syncline.execution.lifecycle import claim_run, finish_run
+    from syncline.execution.engine_env import run_engine
+    from syncline.runs.lifecycle import claim_run, finish_run
     from syncline.settings import Settings
     from syncline.store.db import upgrade
     from syncline.store.tables import Destination, Model, Source, Sync, SyncRun, Workspace
@@ -95,7 +95,7 @@ def engine(
             run_id = run.id
         assert claim_run(ctx.sessions, run_id, executor_id="bench")
         started, t0 = time.time(), time.perf_counter()
-        outcome = execute_run(ctx, run_id)
+        outcome = run_engine(ctx, run_id)
         seconds = time.perf_counter() - t0
         finish_run(ctx.sessions, run_id, outcome, executor_id="bench")
     finally:

@@ -23,4 +23,4 @@ lint: install
 	$(UV) run mypy
 
 bench: install
-	$(UV) run python bench/run.py
+	$(UV) run python -m bench all

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-__all__ = ["CONTACT_PROPERTIES", "BatchError", "HsObjects", "HsProperty"]
+__all__ = ["CONTACT_PROPERTIES", "BatchError", "HsObjects", "HsProperty", "copy_row"]
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -88,6 +88,9 @@ class HsObjects:
         self.archived: dict[str, dict[str, Any]] = {}
         self.rejects: list[tuple[str, set[str], str]] = []
         self._next = first_id
+        # unique property -> normalised value -> object id; kept in step by every write
+        self._index: dict[str, dict[Any, str]] = {}
+        self._undo: dict[str, dict[str, Any] | None] | None = None
 
     @property
     def singular(self) -> str:
@@ -98,7 +101,10 @@ class HsObjects:
         return bool(prop and prop.unique) or (self.object_type, name) == ("contacts", "email")
 
     def find(self, name: str, value: Any) -> str | None:
+        """The object holding ``value`` in ``name``: an index lookup for unique properties."""
         want = _norm(name, value)
+        if self.unique(name):
+            return self._index.setdefault(name, {}).get(want)
         return next(
             (i for i, o in self.rows.items() if _norm(name, o["properties"].get(name)) == want),
             None,
@@ -110,6 +116,7 @@ class HsObjects:
         self._next += 1
         now = _now()
         clean = {k: v for k, v in clean.items() if v is not None}
+        self._remember(object_id)
         self.rows[object_id] = {
             "id": object_id,
             "properties": {**clean, "hs_object_id": object_id},
@@ -117,22 +124,76 @@ class HsObjects:
             "updatedAt": now,
             "archived": False,
         }
+        self._reindex(object_id)
         return self.rows[object_id]
 
     def update(self, object_id: str, properties: dict[str, Any]) -> dict[str, Any]:
+        clean = self.check(properties, object_id)
+        self._remember(object_id)
+        self._unindex(object_id)
         row = self.rows[object_id]
-        for name, value in self.check(properties, object_id).items():
+        for name, value in clean.items():
             if value is None:
                 row["properties"].pop(name, None)
             else:
                 row["properties"][name] = value
         row["updatedAt"] = _now()
+        self._reindex(object_id)
         return row
 
     def archive(self, object_id: str) -> None:
+        self._unindex(object_id)
         row = self.rows.pop(object_id, None)
         if row is not None:
             self.archived[object_id] = {**row, "archived": True, "archivedAt": _now()}
+
+    # -- all-or-nothing batches: an undo log of the touched objects, not a store copy ----------
+
+    def begin(self) -> None:
+        """Start remembering each touched object's prior state, for ``rollback``."""
+        self._undo = {}
+
+    def commit(self) -> None:
+        self._undo = None
+
+    def rollback(self) -> None:
+        """Put back every object touched since ``begin`` (and its index entries)."""
+        undo, self._undo = self._undo or {}, None
+        for object_id, before in undo.items():
+            self._unindex(object_id)
+            if before is None:
+                self.rows.pop(object_id, None)
+            else:
+                self.rows[object_id] = before
+                self._reindex(object_id)
+
+    def _remember(self, object_id: str) -> None:
+        if self._undo is not None and object_id not in self._undo:
+            row = self.rows.get(object_id)
+            self._undo[object_id] = None if row is None else copy_row(row)
+
+    def _unique_names(self) -> list[str]:
+        names = [n for n in self.properties if self.unique(n)]
+        return (
+            [*names, "email"] if self.object_type == "contacts" and "email" not in names else names
+        )
+
+    def _unindex(self, object_id: str) -> None:
+        row = self.rows.get(object_id)
+        if row is None:
+            return
+        for name in self._unique_names():
+            value = row["properties"].get(name)
+            index = self._index.setdefault(name, {})
+            if value is not None and index.get(_norm(name, value)) == object_id:
+                del index[_norm(name, value)]
+
+    def _reindex(self, object_id: str) -> None:
+        row = self.rows[object_id]
+        for name in self._unique_names():
+            value = row["properties"].get(name)
+            if value is not None:
+                self._index.setdefault(name, {})[_norm(name, value)] = object_id
 
     def check(self, properties: dict[str, Any], object_id: str | None) -> dict[str, Any]:
         """Validated values (None = clear); raises BatchError listing every invalid one."""
@@ -171,6 +232,11 @@ class HsObjects:
                     "CONFLICT", f"{self.singular} already exists. Existing ID: {other}"
                 )
         return clean
+
+
+def copy_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A copy deep enough to undo a write: values are strings, only ``properties`` nests."""
+    return {**row, "properties": dict(row["properties"])}
 
 
 def _norm(name: str, value: Any) -> Any:

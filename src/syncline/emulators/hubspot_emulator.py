@@ -19,6 +19,11 @@ HubSpot's 429 body.
 Faults for ``inject``: ``rate_limit`` (429 TEN_SECONDLY_ROLLING), ``daily_limit`` (429 DAILY),
 ``status`` (any status), ``slow`` (processes the request, then answers ``delay`` s late);
 with ``times``, ``after``, ``match`` and ``retry_after`` as in ``salesforce_emulator``.
+For benchmarks, ``latency`` delays every answer and ``fault_rate`` answers that share of
+requests (seeded) with a 429 or a 503 without applying them.
+
+A request costs work in proportion to its inputs, not to the stored objects: unique
+properties are indexed and an all-or-nothing batch undoes only the objects it touched.
 
 * Batch endpoints: https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/batch/upsert-contacts
 * Archive: https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/batch/delete-contacts
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import time
 import uuid
 from collections import deque
@@ -49,6 +55,7 @@ from syncline.emulators._hubspot_emulator_store import (
     BatchError,
     HsObjects,
     HsProperty,
+    copy_row,
 )
 
 __all__ = ["CONTACT_PROPERTIES", "Fault", "HsProperty", "HubSpotEmulator"]
@@ -75,6 +82,9 @@ class HubSpotEmulator(EmulatorServer):
         rate_limit: int = 100,
         rate_interval_ms: int = 10_000,
         daily_limit: int = 250_000,
+        latency: float = 0.0,
+        fault_rate: float = 0.0,
+        seed: int = 16,
     ) -> None:
         super().__init__()
         types = object_types if object_types is not None else {"contacts": CONTACT_PROPERTIES}
@@ -90,6 +100,11 @@ class HubSpotEmulator(EmulatorServer):
         self.daily_used = 0
         self.rate_limited = 0  # 429s answered because the window was full
         self._window: deque[float] = deque()
+        # A network round trip, slept outside the lock so concurrent requests overlap.
+        self.latency = latency
+        # Random faults (half 429 without Retry-After, half 503), never applied, seeded.
+        self.fault_rate = fault_rate
+        self._random = random.Random(seed)
 
     # -- inspection and control ----------------------------------------------------------------
 
@@ -125,7 +140,9 @@ class HubSpotEmulator(EmulatorServer):
 
     def dispatch(self, method: str, raw: str, headers: dict[str, str], body: bytes) -> Response:
         path = urlsplit(raw).path.rstrip("/")
-        fault = self.next_fault(method, path)
+        if self.latency:
+            time.sleep(self.latency)
+        fault = self.next_fault(method, path) or self._random_fault()
         if fault is not None and fault.kind != "slow":
             response = self._fault(fault)
             with self.lock:
@@ -136,6 +153,15 @@ class HubSpotEmulator(EmulatorServer):
             # Applied, but answered late: a client that times out here must not apply twice.
             time.sleep(fault.delay)
         return response
+
+    def _random_fault(self) -> Fault | None:
+        if not self.fault_rate:
+            return None
+        with self.lock:
+            draw = self._random.random()
+        if draw >= self.fault_rate:
+            return None
+        return Fault("rate_limit") if draw < self.fault_rate / 2 else Fault("status", status=503)
 
     def _serve(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
         if headers.get("authorization", "") != f"Bearer {self.token}":
@@ -242,7 +268,8 @@ class HubSpotEmulator(EmulatorServer):
     def _write(self, objects: HsObjects, action: str, inputs: list[dict[str, Any]]) -> Response:
         """``batch/create``, ``batch/update`` (by id or idProperty), ``batch/upsert``."""
         multi = self.multi_status and all("objectWriteTraceId" in i for i in inputs)
-        backup = copy.deepcopy(objects.rows)
+        if not multi:
+            objects.begin()
         started = _now()
         results, errors, missing = [], [], []
         for item in inputs:
@@ -260,7 +287,7 @@ class HubSpotEmulator(EmulatorServer):
             if row is None:
                 missing.append(str(item.get("id")))
                 continue
-            result = copy.deepcopy(row)
+            result = copy_row(row)
             if trace is not None:
                 result["objectWriteTraceId"] = trace
             if action == "upsert":
@@ -268,8 +295,10 @@ class HubSpotEmulator(EmulatorServer):
             results.append(result)
         if missing and self.missing_on_update == "error":
             errors.append(_not_found(objects, missing))
+        if not multi and not errors:
+            objects.commit()
         if errors and not multi:  # all or nothing, and no hint of which input failed
-            objects.rows = backup
+            objects.rollback()
             first = errors[0]
             status = {"CONFLICT": 409, "OBJECT_NOT_FOUND": 404}.get(first["category"], 400)
             return hs_error(status, first["category"], first["message"])
@@ -314,7 +343,7 @@ class HubSpotEmulator(EmulatorServer):
                 missing.append(key)
                 continue
             properties = {p: row["properties"].get(p) for p in wanted}
-            results.append({**copy.deepcopy(row), "properties": properties})
+            results.append({**row, "properties": properties})
         body: dict[str, Any] = {"status": "COMPLETE", "results": results}
         if missing:
             body.update(numErrors=1, errors=[_not_found(objects, missing)])

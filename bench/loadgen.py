@@ -1,0 +1,107 @@
+"""A small HTTP load generator: ``python -m bench.loadgen CONFIG_JSON`` (its own process).
+
+Open loop at a fixed rate: request ``i`` is due at ``t0 + i / rate`` and its latency is
+measured from that moment, so a server that falls behind shows the queueing it causes
+(no coordinated omission). Closed loop (``rate`` 0): ``concurrency`` clients back to back,
+which measures the maximum throughput. The mix picks each request's kind with a seeded RNG.
+Prints one JSON line: per kind the count, statuses, p50/p95/p99/max latency in ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import statistics
+import sys
+import time
+from typing import Any
+
+import httpx
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
+
+
+def _request(kind: str, base: str, sync_ids: list[str], rng: random.Random) -> tuple[str, str]:
+    sync = rng.choice(sync_ids)
+    return {
+        "get_sync": ("GET", f"{base}/syncs/{sync}"),
+        "list_runs": ("GET", f"{base}/syncs/{sync}/runs?limit=20"),
+        "list_syncs": ("GET", f"{base}/syncs?limit=50"),
+        "trigger": ("POST", f"{base}/syncs/{sync}/trigger"),
+    }[kind]
+
+
+async def load(cfg: dict[str, Any]) -> dict[str, Any]:
+    rng = random.Random(cfg.get("seed", 6))
+    kinds, weights = zip(*cfg["mix"].items(), strict=True)
+    rate, duration = float(cfg["rate"]), float(cfg["duration"])
+    lat: dict[str, list[float]] = {k: [] for k in kinds}
+    status: dict[str, dict[str, int]] = {k: {} for k in kinds}
+    limits = httpx.Limits(
+        max_connections=cfg.get("connections", 256), max_keepalive_connections=256
+    )
+    headers = {"Authorization": f"Bearer {cfg['token']}"}
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=60) as client:
+
+        async def one(kind: str, due: float) -> None:
+            method, url = _request(kind, cfg["base"], cfg["syncs"], rng)
+            try:
+                r = await client.request(method, url)
+                code = str(r.status_code)
+            except httpx.HTTPError as exc:
+                code = type(exc).__name__
+            lat[kind].append(time.perf_counter() - due)
+            status[kind][code] = status[kind].get(code, 0) + 1
+
+        t0 = time.perf_counter()
+        if rate > 0:
+            tasks, i = [], 0
+            while (due := t0 + i / rate) < t0 + duration:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                kind = rng.choices(kinds, weights)[0]
+                tasks.append(asyncio.create_task(one(kind, due)))
+                i += 1
+            await asyncio.gather(*tasks)
+        else:
+
+            async def worker() -> None:
+                while time.perf_counter() - t0 < duration:
+                    await one(rng.choices(kinds, weights)[0], time.perf_counter())
+
+            await asyncio.gather(*(worker() for _ in range(int(cfg.get("concurrency", 32)))))
+        elapsed = time.perf_counter() - t0
+    total = sum(len(v) for v in lat.values())
+    per_kind = {
+        k: {
+            "count": len(v),
+            "status": status[k],
+            "p50_ms": _pct(v, 0.50),
+            "p95_ms": _pct(v, 0.95),
+            "p99_ms": _pct(v, 0.99),
+            "max_ms": round(max(v, default=0) * 1000, 1),
+            "mean_ms": round(statistics.fmean(v) * 1000, 1) if v else 0.0,
+        }
+        for k, v in lat.items()
+    }
+    return {
+        "rate": rate,
+        "elapsed_s": round(elapsed, 2),
+        "requests": total,
+        "achieved_rps": round(total / elapsed, 1),
+        "kinds": per_kind,
+    }
+
+
+def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    print(json.dumps(asyncio.run(load(cfg))))
+
+
+if __name__ == "__main__":
+    main()

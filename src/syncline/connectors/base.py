@@ -6,6 +6,7 @@ Connectors import only this module (and pyarrow/pydantic). The engine hands dest
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -132,6 +133,11 @@ class ObjectSchema:
     supports_field_ordering: bool = False
 
 
+class Interrupted(Exception):
+    """A destination gave up mid-write because the run was asked to stop; what it had
+    acknowledged before stays acknowledged."""
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """Who is writing: lets a destination name per-run artefacts (files, staging tables)."""
@@ -146,6 +152,19 @@ class RunInfo:
     part: str = ""
     # Unique per execution (a resumed run or shard executes again under the same run id).
     execution: str = ""
+    # Set by the engine when the run must stop (cancel, lost ownership, worker stopping): a
+    # destination checks it between requests and waits on it instead of sleeping.
+    stop: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+
+    def check_stop(self) -> None:
+        """Raise :class:`Interrupted` if the run was asked to stop."""
+        if self.stop.is_set():
+            raise Interrupted("the run was asked to stop")
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, waking at once (raising :class:`Interrupted`) on a stop."""
+        if self.stop.wait(max(0.0, seconds)):
+            raise Interrupted("the run was asked to stop")
 
     @property
     def writer_id(self) -> str:

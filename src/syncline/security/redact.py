@@ -101,24 +101,52 @@ def clear_values(config: Mapping[str, Any], spec: Mapping[str, Any]) -> set[str]
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrites each record's message through :func:`redact` (never drops a record)."""
+    """Rewrites each record's message through :func:`redact` (never drops a record).
+
+    The arguments are redacted one by one when that is enough, so formatters that read
+    ``record.args`` (uvicorn's access log) keep working; otherwise the message is frozen.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "_syncline_redacted", False):
             return True
+        record._syncline_redacted = True
         try:
             message = record.getMessage()
         except Exception:  # a broken format: let the handler report it as it would
             return True
         cleaned = redact(message)
-        if cleaned != message or record.args:
-            record.msg, record.args = cleaned, None
+        if cleaned != message:
+            if isinstance(record.msg, str):
+                record.msg = redact(record.msg)
+            record.args = _redact_args(record.args)
+            try:
+                still = record.getMessage()
+            except Exception:
+                still = message
+            if redact(still) != still:
+                record.msg, record.args = cleaned, None
         if record.exc_info and not record.exc_text:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         elif record.exc_text:
             record.exc_text = redact(record.exc_text)
-        record._syncline_redacted = True
         return True
+
+
+def _redact_arg(arg: Any) -> Any:
+    if arg is None or isinstance(arg, (bool, int, float)):
+        return arg
+    text = str(arg)
+    cleaned = redact(text)
+    return arg if cleaned == text else cleaned
+
+
+def _redact_args(args: Any) -> Any:
+    if isinstance(args, tuple):
+        return tuple(_redact_arg(a) for a in args)
+    if isinstance(args, Mapping):
+        return {k: _redact_arg(v) for k, v in args.items()}
+    return args
 
 
 _FILTER = RedactingFilter()

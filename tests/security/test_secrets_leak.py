@@ -242,3 +242,13 @@ def test_redact_scrubs_urls_tokens_and_known_values() -> None:
     out = redact(text, extra=[HEADER])
     assert _leaks(out) == []
     assert "https://u:********@api.example.com/x?api_key=********&page=********" in out
+
+
+def test_redact_leaves_prose_alone() -> None:
+    for text in (
+        "POST http://127.0.0.1:9/services/oauth2/token failed: connection refused",
+        "HubSpot refused the access token: INVALID_AUTHENTICATION",
+        "Basic Authentication is needed",
+        "Email: invalid address",
+    ):
+        assert redact(text) == text

@@ -90,10 +90,20 @@ _URL_RE = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>`]+")
 _USERINFO_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^\s/@\"'<>]+)@")
 _QUERY_RE = re.compile(r"(?P<key>[?&;][^=\s&#\"'<>]+=)(?P<value>[^&\s#\"'<>]+)")
 _PATH_QUERY_RE = re.compile(r"(?<![\w:/])(/[^\s?\"'<>]*\?[^\s\"'<>]+)")
-_AUTH_RE = re.compile(r"\b(Bearer|Basic|Token|Digest)\s+[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE)
+# "Bearer x" in any case; the other schemes only capitalised and with a token-like value, so
+# that prose ("token failed") is left alone.
+_AUTH_RE = re.compile(
+    r"\b((?i:bearer)\s+|(?:Basic|Token|Digest)\s+"
+    r"(?=[\w.~+/=-]*[0-9+/=_.-]|[\w.~+/=-]*[a-z][\w.~+/=-]*[A-Z]))[\w.~+/=-]{4,}"
+)
 _KV_RE = re.compile(
-    r"\b(password|passwd|pwd|secret|api_?key|access_token|token)(\s*[=:]\s*)"
+    r"\b(password|passwd|pwd|secret|api_?key|access_token|client_secret|token)(\s*=\s*)"
     r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,;&'\"]+)",
+    re.IGNORECASE,
+)
+_JSON_RE = re.compile(
+    r'("(?:password|passwd|secret|api_?key|access_token|refresh_token|client_secret|token)"'
+    r'\s*:\s*)"(?:[^"\\]|\\.)*"',
     re.IGNORECASE,
 )
 
@@ -118,5 +128,6 @@ def scrub_text(text: str) -> str:
     text = _USERINFO_RE.sub(_scrub_userinfo, text)
     text = _URL_RE.sub(lambda m: _scrub_query(m.group(0)), text)
     text = _PATH_QUERY_RE.sub(lambda m: _scrub_query(m.group(0)), text)
-    text = _AUTH_RE.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    text = _AUTH_RE.sub(lambda m: f"{m.group(1)}{MASK}", text)
+    text = _JSON_RE.sub(lambda m: f'{m.group(1)}"{MASK}"', text)
     return _KV_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)

@@ -23,8 +23,8 @@ from syncline.api.app import create_app
 from syncline.bootstrap import build_context
 from syncline.context import AppContext
 from syncline.emulators.receiver import WebhookReceiver
-from syncline.engine.runner import execute_run
-from syncline.execution.lifecycle import claim_run, finish_run
+from syncline.execution.engine_env import run_engine
+from syncline.runs.lifecycle import claim_run, finish_run
 from syncline.security.redact import redact
 from syncline.services.workspaces import create_workspace
 from syncline.settings import Settings
@@ -149,7 +149,7 @@ def _run(server: Server, sync_id: str) -> str:
         s.flush()
         run_id = run.id
     assert claim_run(ctx.sessions, run_id, executor_id="test")
-    outcome = execute_run(ctx, run_id)
+    outcome = run_engine(ctx, run_id)
     assert finish_run(ctx.sessions, run_id, outcome, executor_id="test")
     return run_id
 

@@ -7,6 +7,7 @@ header, besides the declared ones (a DSN password, an HMAC secret, a bearer toke
 from __future__ import annotations
 
 import logging
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     upgrade(settings.resolved_database_url())
     ctx = build_context(settings)
     with ctx.sessions() as session:
-        workspace, token = create_workspace(session, name="Acme")
+        workspace, token = create_workspace(session, name="Acme", pepper=ctx.token_pepper)
         workspace_id = workspace.id
     try:
         with TestClient(create_app(ctx)) as client:
@@ -194,7 +195,14 @@ def test_planted_secrets_never_come_back(
         assert stored is not None and _leaks(stored.error_message) == []
 
     # The dashboard.
-    login = server.client.post("/ui/login", data={"token": server.token}, follow_redirects=False)
+    form = server.client.get("/ui/login").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert csrf is not None
+    login = server.client.post(
+        "/ui/login",
+        data={"token": server.token, "csrf_token": csrf.group(1)},
+        follow_redirects=False,
+    )
     assert login.status_code in (302, 303), login.text
     for page in ("/ui/", f"/ui/syncs/{ids['sync']}", f"/ui/syncs/{ids['sync']}/runs/{run_id}"):
         resp = server.client.get(page)

@@ -11,7 +11,9 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 from syncline.context import AppContext
-from syncline.security.secrets import SecretBox, load_or_create_key
+from syncline.security.keys import load_keys
+from syncline.security.redact import install_log_redaction
+from syncline.security.secrets import SecretBox
 from syncline.security.tokens import load_or_create_pepper
 from syncline.services.connector_policy import configure_connectors
 from syncline.settings import Settings
@@ -20,15 +22,16 @@ from syncline.store.db import make_engine, make_sessionmaker
 
 def build_context(settings: Settings) -> AppContext:
     """Open the metadata store and the secret key named by ``settings``."""
+    install_log_redaction()
     settings.ensure_data_dir()
     configure_connectors(settings)
     engine = make_engine(settings.resolved_database_url())
-    key = load_or_create_key(settings.secret_key, settings.data_dir)
+    ring = load_keys(settings.secret_key, settings.data_dir, settings.secret_key_file)
     ctx = AppContext(
         settings=settings,
         engine=engine,
         sessions=make_sessionmaker(engine),
-        secrets=SecretBox(key),
+        secrets=SecretBox(ring.keys, fallbacks=ring.fallbacks),
         token_pepper=load_or_create_pepper(settings.token_pepper, settings.data_dir),
     )
     if settings.resolved_backend() == "procrastinate":

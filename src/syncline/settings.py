@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     rate_limit_per_ip: str = "2400/minute"
     rate_limit_auth_failures: str = "20/minute"
     ui_session_ttl: float = 8 * 3600.0
+    secret_key_file: Path | None = None  # default: see security/keys.py
     workers: int = 4
     heartbeat_timeout: float = 60.0
     heartbeat_interval: float = 5.0

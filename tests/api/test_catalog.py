@@ -13,8 +13,10 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 from api_helpers import Tenant
+from pydantic import BaseModel
 
 from syncline.context import AppContext
+from syncline.domain.secrets import OptionalSecret
 from syncline.domain.validation import ValidationError
 from syncline.services import catalog
 from syncline.services import syncs as sync_service
@@ -87,20 +89,25 @@ def test_secret_fields_are_write_only(tenant: Tenant) -> None:
 
 
 def test_secret_marking_walks_nested_models() -> None:
-    schema = {
-        "$defs": {"Auth": {"properties": {"token": {"type": "string"}, "user": {}}}},
-        "properties": {
-            "auth": {"$ref": "#/$defs/Auth"},
-            "credentials": {"type": "object"},
-            "api_key": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-        },
-    }
-    marked = catalog.mark_secret_fields(schema)
-    assert marked["$defs"]["Auth"]["properties"]["token"]["writeOnly"] is True
-    assert "writeOnly" not in marked["$defs"]["Auth"]["properties"]["user"]
-    assert marked["properties"]["api_key"]["format"] == "password"
-    # an object under a secret-sounding name is walked, not hidden as one password
-    assert "writeOnly" not in marked["properties"]["credentials"]
+    """The markers of the config model (not key names) put writeOnly in the schema."""
+
+    class Auth(BaseModel):
+        token: OptionalSecret = None
+        user: str | None = None
+
+    class Config(BaseModel):
+        auth: Auth
+        credentials: dict[str, str] = {}
+        key: OptionalSecret = None
+        api_key_name: str = "X-Key"
+
+    schema = Config.model_json_schema()
+    assert schema["$defs"]["Auth"]["properties"]["token"]["writeOnly"] is True
+    assert "writeOnly" not in schema["$defs"]["Auth"]["properties"]["user"]
+    assert schema["properties"]["key"]["format"] == "password"
+    # a secret-sounding name that is not marked is not a secret
+    assert "writeOnly" not in schema["properties"]["api_key_name"]
+    assert "writeOnly" not in schema["properties"]["credentials"]
 
 
 def test_one_type_and_unknown_types(tenant: Tenant) -> None:

@@ -78,6 +78,8 @@ def _server(tmp_path: Path, **settings: Any) -> Iterator[Api]:
     data_dir.mkdir()
     url = f"sqlite:///{data_dir / 'syncline.db'}"
     upgrade(url)
+    # The key file where older versions kept it (the worst case for these attacks).
+    settings.setdefault("secret_key_file", data_dir / "secret.key")
     ctx = build_context(Settings(data_dir=data_dir, database_url=url, **settings))
     try:
         with TestClient(create_app(ctx)) as client:

@@ -15,6 +15,9 @@ def _setup_logging(level: str = "INFO") -> None:
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from syncline.security.redact import install_log_redaction
+
+    install_log_redaction()
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from rich.table import Table
 from syncline.cli.common import _context, _setup_logging
 from syncline.cli.config import apply_command, config_app, dbt_app, plan_command
 from syncline.cli.remote import run_app, sync_app
+from syncline.cli.secrets import secrets_app
 from syncline.security.roles import Role
 from syncline.settings import get_settings
 
@@ -29,6 +30,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(dbt_app, name="dbt")
 app.add_typer(sync_app, name="sync")
 app.add_typer(run_app, name="run")
+app.add_typer(secrets_app, name="secrets")
 app.command("plan")(plan_command)
 app.command("apply")(apply_command)
 

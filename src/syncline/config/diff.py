@@ -9,6 +9,7 @@ never leave it: a :class:`Change` of a secret carries no values, only ``sensitiv
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,12 +67,15 @@ def _flatten(value: Any, path: tuple[str, ...], out: dict[tuple[str, ...], Any])
 
 
 def config_changes(
-    before: dict[str, Any] | None, after: dict[str, Any], prefix: str = "config"
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    prefix: str = "config",
+    spec: Mapping[str, Any] | None = None,
 ) -> list[Change]:
     """The leaves of a connector config that differ, secrets masked.
 
-    A leaf is sensitive when any key on its path looks secret (``auth.token``, but also
-    everything under ``credentials``), the same judgement that decides what is encrypted.
+    A leaf is sensitive when the connector's ``spec`` marks it (what is encrypted: a URL with
+    credentials, header values ...) or when any key on its path looks secret.
     """
     old: dict[tuple[str, ...], Any] = {}
     new: dict[tuple[str, ...], Any] = {}
@@ -85,7 +89,7 @@ def config_changes(
         a, b = old.get(path, missing), new.get(path, missing)
         if a == b:
             continue
-        sensitive = any(is_secret_key(p) for p in path)
+        sensitive = _marked(path, spec or {}) or any(is_secret_key(p) for p in path)
         changes.append(
             Change(
                 ".".join((prefix, *path)),
@@ -95,6 +99,17 @@ def config_changes(
             )
         )
     return changes
+
+
+def _marked(path: tuple[str, ...], spec: Mapping[str, Any]) -> bool:
+    node: Any = spec
+    for key in path:
+        node = node.get(key) if isinstance(node, Mapping) else None
+        if node is None:
+            return False
+        if not isinstance(node, Mapping):
+            return True
+    return False
 
 
 def _records(value: Any) -> bool:

@@ -27,7 +27,9 @@ from syncline.config.diff import (
 from syncline.config.errors import ConfigError, Origin
 from syncline.config.loader import KINDS, Config, Entry
 from syncline.config.state import StoreState, read_state
-from syncline.security.secrets import SecretBox, SecretError
+from syncline.domain.validation import ValidationError
+from syncline.security.secrets import SecretBox, SecretError, Spec, secret_spec
+from syncline.services.connections import connector_class
 from syncline.store.tables import Model, Sync
 
 __all__ = ["Action", "Op", "Plan", "build_plan"]
@@ -93,15 +95,26 @@ def _connection(
     kind: str, entry: Entry[Any], row: Any, secrets: SecretBox
 ) -> tuple[Op, list[Change]]:
     decl = entry.decl
+    spec = _spec(kind, decl.type)
     if row is None:
-        return "create", [Change("type", None, decl.type), *config_changes(None, decl.config)]
+        changes = config_changes(None, decl.config, spec=spec)
+        return "create", [Change("type", None, decl.type), *changes]
     try:
         stored = secrets.decrypt_config(row.config or {})
     except SecretError as exc:
         raise ConfigError([f"{entry.origin}: {kind} {decl.name!r}: {exc}"]) from None
     changes = compare({"type": row.type}, {"type": decl.type})
-    changes += config_changes(stored, decl.config)
+    changes += config_changes(stored, decl.config, spec=spec)
     return ("update" if changes else "unchanged"), changes
+
+
+def _spec(kind: str, type_name: str) -> Spec | None:
+    """What the connector marks secret (None for a type not installed: names judge then)."""
+    try:
+        cls = connector_class("source" if kind == "source" else "destination", type_name)
+    except ValidationError:
+        return None
+    return secret_spec(cls.config_model)
 
 
 def _diff(kind: str, entry: Entry[Any], row: Any, state: StoreState, secrets: SecretBox) -> Action:

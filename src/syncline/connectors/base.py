@@ -15,6 +15,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ValidationInfo
 
 from syncline.domain.enums import Operation, SyncMode
+from syncline.domain.secrets import scrub_text
 
 __all__ = [
     "BatchResult",
@@ -56,7 +57,7 @@ class ConnectorError(Exception):
     reason_code: ClassVar[str] = "internal_error"
 
     def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(scrub_text(message))  # URLs with credentials, tokens: never shown
         self.retryable = retryable
 
 
@@ -200,6 +201,9 @@ class RecordError:
     index: int
     message: str
     error_class: str = "rejected"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", scrub_text(self.message))
 
 
 @dataclass

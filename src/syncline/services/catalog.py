@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from syncline.connectors import registry
 from syncline.connectors.base import Capabilities, CheckResult, ConnectorError, ObjectSchema
+from syncline.security.redact import redact
 from syncline.security.secrets import MASK, SecretBox, SecretError, is_secret_key
 from syncline.services.common import get_scoped, utcnow
 from syncline.services.errors import ConflictError, NotFoundError, UpstreamError
@@ -94,48 +95,24 @@ def _describe(kind: Kind, type_name: str, cls: Any) -> ConnectorType:
         type=type_name,
         name=name or type_name.replace("_", " ").title(),
         description=doc.splitlines()[0] if doc else "",
-        config_schema=mark_secret_fields(model.model_json_schema(by_alias=True)),
+        # secret fields carry writeOnly / format: password from their markers (domain/secrets.py)
+        config_schema=model.model_json_schema(by_alias=True),
         capabilities=cls.capabilities if kind == "destination" else None,
     )
 
 
-def mark_secret_fields(schema: dict[str, Any]) -> dict[str, Any]:
-    """Flag secret properties ``writeOnly`` / ``format: password``, nested models included.
-
-    A property is secret by the same name rule that decides what is encrypted at rest, so a
-    form built from the schema hides exactly what the API masks. Object-valued properties are
-    not flagged: their leaves are judged one by one, as the secret box does.
-    """
-    for key, value in schema.items():
-        if key == "properties" and isinstance(value, dict):
-            for prop, sub in value.items():
-                if isinstance(sub, dict) and is_secret_key(prop) and not _is_object(sub):
-                    sub["writeOnly"] = True
-                    sub["format"] = "password"
-        if isinstance(value, dict):
-            mark_secret_fields(value)
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, dict):
-                    mark_secret_fields(item)
-    return schema
-
-
-def _is_object(schema: dict[str, Any]) -> bool:
-    if "$ref" in schema or "properties" in schema or schema.get("type") == "object":
-        return True
-    variants = [*schema.get("anyOf", []), *schema.get("oneOf", []), *schema.get("allOf", [])]
-    return any(isinstance(v, dict) and _is_object(v) for v in variants)
-
-
 def mask_secrets(message: str, config: dict[str, Any]) -> str:
-    """``message`` with every secret value of ``config`` (and passwords in DSNs) masked."""
+    """``message`` with every secret value of ``config`` (and passwords in DSNs) masked.
+
+    Besides the values the secret box decrypted, anything under a secret-sounding key is
+    masked too: over-masking a message costs nothing.
+    """
     for value in sorted(_secret_values(config), key=len, reverse=True):
         if len(value) >= 4:
             message = message.replace(value, MASK)
         else:  # a very short secret is masked only as a whole word, not inside other words
             message = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", MASK, message)
-    return message
+    return redact(message)
 
 
 def _secret_values(config: dict[str, Any]) -> set[str]:

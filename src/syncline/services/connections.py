@@ -1,5 +1,6 @@
 """What sources and destinations share: connector type checks and encrypted, validated configs.
 
+Which values are secrets is declared by the connector's config model (``secret_spec``).
 A config is validated by the connector's own pydantic model *with its secrets in clear*
 (a masked ``********`` sent back on update is first replaced by the stored secret), then stored
 with every secret encrypted. API answers only ever show ``mask_config`` of the stored form.
@@ -13,7 +14,7 @@ import pydantic
 
 from syncline.connectors import registry
 from syncline.domain.validation import ErrorDetail, ValidationError
-from syncline.security.secrets import MASK, SecretBox, SecretError, is_secret_key
+from syncline.security.secrets import MASK, SecretBox, SecretError, secret_spec, still_masked
 
 Kind = Literal["source", "destination"]
 
@@ -56,10 +57,11 @@ def seal_config(
         config: the config as the user sent it; ``********`` keeps the previous secret.
         previous: the stored config being replaced, if any.
     """
-    stored = secrets.encrypt_config(config, previous=previous)
+    spec = secret_spec(cls.config_model)
     try:
+        stored = secrets.encrypt_config(config, previous=previous, spec=spec)
         clear = secrets.decrypt_config(stored)
-        masked = _still_masked(clear)
+        masked = still_masked(clear, spec)
         if masked:
             raise ValidationError.at(
                 ("body", "config", *masked),
@@ -71,15 +73,3 @@ def seal_config(
     except SecretError as exc:
         raise ValidationError.at(("body", "config"), str(exc)) from None
     return stored
-
-
-def _still_masked(config: dict[str, Any], path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
-    """The path of a secret that is still ``********`` after merging with the stored config."""
-    for key, value in config.items():
-        if isinstance(value, dict):
-            found = _still_masked(value, (*path, key))
-            if found:
-                return found
-        elif value == MASK and is_secret_key(key):
-            return (*path, key)
-    return None

@@ -9,6 +9,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncline.domain.enums import RunMode
+from syncline.security.redact import redact
 from syncline.services.sync_spec import StorableModel
 from syncline.store.tables import RunRecord, SyncRun
 
@@ -106,7 +107,10 @@ class RunOut(BaseModel):
 
     @classmethod
     def of(cls, row: SyncRun) -> Self:
-        return cls.model_validate(row, from_attributes=True)
+        out = cls.model_validate(row, from_attributes=True)
+        out.error_message = redact(out.error_message)
+        out.cancel_reason = redact(out.cancel_reason) if out.cancel_reason else out.cancel_reason
+        return out
 
 
 class RunRecordOut(BaseModel):
@@ -143,7 +147,9 @@ class RunRecordOut(BaseModel):
 
     @classmethod
     def of(cls, row: RunRecord) -> Self:
-        return cls.model_validate(row, from_attributes=True)
+        out = cls.model_validate(row, from_attributes=True)
+        out.error_message = redact(out.error_message)
+        return out
 
 
 class DryRunIn(BaseModel):

@@ -9,6 +9,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncline.domain.freshness import Freshness, freshness_status
+from syncline.security.redact import redact
 from syncline.services.sync_spec import SyncPatch, SyncSpec
 from syncline.store.tables import Sync
 
@@ -151,7 +152,7 @@ class SyncOut(BaseModel):
             now=datetime.now(UTC),
         )
         values["paused"] = row.status == "paused"
-        values["status_error"] = row.status_error or ""
+        values["status_error"] = redact(row.status_error or "")
         values["description"] = row.description or ""
         values["mode"] = {"type": row.mode or "triggered"}
         return cls.model_validate(values)

@@ -29,6 +29,7 @@ from syncline.connectors.sources._common import (
 )
 from syncline.connectors.sources._dbapi import DbApiSource
 from syncline.connectors.sources._sqlguard import check_select
+from syncline.domain.secrets import Secret
 
 __all__ = ["MySQLConfig", "MySQLSource"]
 
@@ -68,7 +69,7 @@ class MySQLConfig(QueryTimeouts):
     host: str
     port: int = Field(default=3306, ge=1, le=65535)
     user: str
-    password: str = ""
+    password: Secret = ""
     database: str
     connect_timeout: int = Field(default=10, ge=1, description="Seconds to wait to connect.")
 

@@ -32,6 +32,7 @@ from syncline.connectors.sources._common import (
     default_converter,
 )
 from syncline.connectors.sources._dbapi import DbApiSource
+from syncline.domain.secrets import OptionalSecret
 
 __all__ = ["PostgresConfig", "PostgresSource"]
 
@@ -63,11 +64,11 @@ class PostgresConfig(QueryTimeouts):
     # Validation errors must not echo the config: it holds a password or DSN.
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    dsn: str | None = Field(default=None, description="libpq connection string or URL.")
+    dsn: OptionalSecret = Field(default=None, description="libpq connection string or URL.")
     host: str | None = None
     port: int = Field(default=5432, ge=1, le=65535)
     user: str | None = None
-    password: str | None = None
+    password: OptionalSecret = None
     database: str | None = None
     sslmode: SslMode | None = None
     connect_timeout: int = Field(default=10, ge=1, description="Seconds to wait to connect.")

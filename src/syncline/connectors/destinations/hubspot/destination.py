@@ -38,6 +38,7 @@ from syncline.connectors.base import (
 )
 from syncline.connectors.destinations.hubspot.batch import BatchWriter, Rec
 from syncline.connectors.destinations.hubspot.client import HubSpotClient, message_of
+from syncline.domain.secrets import Secret, SecretUrl
 
 __all__ = ["HubSpotDestination", "HubSpotDestinationConfig"]
 
@@ -50,8 +51,8 @@ class HubSpotDestinationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    access_token: str = Field(description="Private app access token (pat-...)")
-    base_url: str = Field("https://api.hubapi.com", description="API root")
+    access_token: Secret = Field(description="Private app access token (pat-...)")
+    base_url: SecretUrl = Field("https://api.hubapi.com", description="API root")
     object_type: str = Field("contacts", description="contacts, companies, deals, or 2-xxxx")
     id_property: str = Field("email", description="Unique property matched against the model's key")
     timeout_seconds: float = Field(60.0, gt=0, description="Per HTTP request")

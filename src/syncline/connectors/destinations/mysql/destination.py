@@ -40,6 +40,7 @@ from syncline.connectors.destinations.mysql.sql import (
     ident,
     mysql_type_for,
 )
+from syncline.domain.secrets import Secret
 
 __all__ = ["MySQLDestination", "MySQLDestinationConfig"]
 
@@ -55,7 +56,7 @@ class MySQLDestinationConfig(BaseModel):
     host: str = Field(description="Server host name or address")
     port: int = Field(3306, ge=1, le=65535, description="Server port")
     user: str = Field(description="User name")
-    password: str = Field("", description="Password (secret)")
+    password: Secret = Field("", description="Password (secret)")
     database: str = Field(description="Database (schema) of the target table")
     table: str = Field(description="Target table")
     create_table: bool = Field(

@@ -40,6 +40,7 @@ from syncline.connectors.destinations.postgres.types import (
     copy_table,
     pg_type_for,
 )
+from syncline.domain.secrets import Secret
 
 __all__ = ["PostgresDestination", "PostgresDestinationConfig"]
 
@@ -49,7 +50,7 @@ class PostgresDestinationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    dsn: str = Field(description="libpq connection string or URL, e.g. postgresql://u:p@host/db")
+    dsn: Secret = Field(description="libpq connection string or URL, e.g. postgresql://u:p@host/db")
     db_schema: str = Field("public", alias="schema", description="Schema of the target table")
     table: str = Field(description="Target table")
     create_table: bool = Field(

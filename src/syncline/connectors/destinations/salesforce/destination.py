@@ -40,6 +40,7 @@ from syncline.connectors.destinations.salesforce.bulk import BulkWriter
 from syncline.connectors.destinations.salesforce.client import Credentials, SalesforceClient
 from syncline.connectors.destinations.salesforce.rest import CHUNK, Rec, RestWriter, Target
 from syncline.connectors.destinations.salesforce.values import FieldInfo
+from syncline.domain.secrets import OptionalSecret, OptionalSecretUrl, Secret
 
 __all__ = ["SalesforceAuth", "SalesforceDestination", "SalesforceDestinationConfig"]
 
@@ -56,10 +57,10 @@ class SalesforceAuth(BaseModel):
         "client_credentials", description="OAuth 2.0 flow used at /services/oauth2/token"
     )
     client_id: str = Field(description="Consumer key")
-    client_secret: str = Field(description="Consumer secret")
+    client_secret: Secret = Field(description="Consumer secret")
     username: str | None = Field(None, description="password flow only")
-    password: str | None = Field(None, description="password flow only")
-    security_token: str = Field("", description="password flow: appended to the password")
+    password: OptionalSecret = Field(None, description="password flow only")
+    security_token: Secret = Field("", description="password flow: appended to the password")
 
     @model_validator(mode="after")
     def _password_flow_needs_a_user(self) -> SalesforceAuth:
@@ -73,10 +74,10 @@ class SalesforceDestinationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    instance_url: str | None = Field(
+    instance_url: OptionalSecretUrl = Field(
         None, description="https://MyDomain.my.salesforce.com (default: from the token response)"
     )
-    login_url: str | None = Field(
+    login_url: OptionalSecretUrl = Field(
         None, description="Where /services/oauth2/token is (default: instance_url)"
     )
     auth: SalesforceAuth

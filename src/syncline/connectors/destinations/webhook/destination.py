@@ -50,6 +50,7 @@ from syncline.connectors.destinations.webhook.payload import (
     sample_variables,
     signature,
 )
+from syncline.domain.secrets import OptionalSecret, SecretUrl, SecretValues, redact_url
 
 __all__ = ["WebhookAuth", "WebhookDestination", "WebhookDestinationConfig"]
 
@@ -72,12 +73,12 @@ class WebhookAuth(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, populate_by_name=True)
 
     type: Literal["none", "bearer", "basic", "api_key"] = "none"
-    token: str | None = Field(None, description="bearer: the token")
+    token: OptionalSecret = Field(None, description="bearer: the token")
     username: str | None = Field(None, description="basic: the user name")
-    password: str | None = Field(None, description="basic: the password")
+    password: OptionalSecret = Field(None, description="basic: the password")
     header: str = Field("X-API-Key", description="api_key: the header carrying the key")
-    # Named api_key so the stored config is recognised as a secret; "value" is accepted too.
-    api_key: str | None = Field(
+    # "value" is accepted too (both are secrets: aliases are read from the marker's field).
+    api_key: OptionalSecret = Field(
         None, validation_alias=AliasChoices("api_key", "value"), description="api_key: the key"
     )
 
@@ -105,7 +106,7 @@ class WebhookDestinationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    url: str = Field(description="Endpoint receiving the batches (http or https)")
+    url: SecretUrl = Field(description="Endpoint receiving the batches (http or https)")
     methods: dict[Literal["upsert", "insert", "update", "delete"], Method] = Field(
         default_factory=dict, description="HTTP method per operation (default POST, DELETE)"
     )
@@ -113,9 +114,9 @@ class WebhookDestinationConfig(BaseModel):
     payload_template: str | None = Field(
         None, description="Jinja2 template (sandboxed) producing the JSON body"
     )
-    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers")
+    headers: SecretValues = Field(default_factory=dict, description="Extra request headers")
     auth: WebhookAuth = Field(default_factory=WebhookAuth)
-    hmac_secret: str | None = Field(None, description="Sign each body with HMAC-SHA256")
+    hmac_secret: OptionalSecret = Field(None, description="Sign each body with HMAC-SHA256")
     signature_header: str = Field("X-Syncline-Signature", description="Header of the signature")
     concurrency: int = Field(4, ge=1, le=64, description="Requests in flight per batch")
     requests_per_second: float | None = Field(None, gt=0, description="Rate limit (all requests)")
@@ -184,19 +185,17 @@ class WebhookDestination:
         try:
             response = self._send().head(headers)
         except httpx.HTTPError as exc:
-            return CheckResult(False, f"cannot reach {self._config.url}: {exc}")
+            return CheckResult(False, f"cannot reach {self._where}: {exc}")
         except BlockedAddressError as exc:
-            return CheckResult(False, f"{self._config.url}: {exc}")
+            return CheckResult(False, f"{self._where}: {exc}")
         finally:
             self.close()
         status = response.status_code
         if status in (401, 403):
-            return CheckResult(False, f"{self._config.url} refused the credentials (HTTP {status})")
+            return CheckResult(False, f"{self._where} refused the credentials (HTTP {status})")
         if status >= 500:
-            return CheckResult(
-                False, f"{self._config.url} answered HTTP {status}: {snippet(response)}"
-            )
-        return CheckResult(True, f"{self._config.url} is reachable (HTTP {status} to HEAD)")
+            return CheckResult(False, f"{self._where} answered HTTP {status}: {snippet(response)}")
+        return CheckResult(True, f"{self._where} is reachable (HTTP {status} to HEAD)")
 
     def objects(self) -> list[ObjectSchema]:
         """An endpoint takes any fields: there is no object to map against."""
@@ -230,7 +229,7 @@ class WebhookDestination:
         if gave_up and len(errors) == size:
             # Nothing was acknowledged: let the engine retry the whole batch with backoff.
             message = next(iter(gave_up[0].errors.values()))[0]
-            raise DestinationError(f"{self._config.url}: {message}", retryable=True)
+            raise DestinationError(f"{self._where}: {message}", retryable=True)
         return BatchResult(size, errors)
 
     def finish(self, *, success: bool) -> None:
@@ -242,6 +241,11 @@ class WebhookDestination:
             self._sender = None
 
     # -- internals ---------------------------------------------------------------------------
+
+    @property
+    def _where(self) -> str:
+        """The URL for messages: its password and query values masked."""
+        return redact_url(self._config.url)
 
     def _send(self) -> Sender:
         if self._sender is None:

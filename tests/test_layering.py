@@ -28,7 +28,8 @@ ALLOWED: dict[str, set[str]] = {
     "runs": BASE | {"store"},
     "engine": BASE | {"connectors", "store"},
     "emulators": BASE | {"connectors"},
-    "execution": BASE | {"connectors", "store", "runs", "engine", "context", "settings"},
+    "execution": BASE
+    | {"connectors", "store", "runs", "engine", "security", "context", "settings"},
     "scheduler": BASE | {"store", "runs", "context", "settings"},
     "services": BASE
     | {"connectors", "store", "runs", "engine", "execution", "scheduler", "security"}

@@ -7,7 +7,8 @@ meet: the snapshot store chosen for the metadata store, the secret box's decrypt
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -15,11 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.context import AppContext
 from syncline.domain.runs import RunOutcome, ShardRef
-from syncline.engine.ports import EngineEnv, ReadEnv, RunCancelled
+from syncline.engine.ports import EngineEnv, ReadEnv, RecordRow, RecordSink, RunCancelled
 from syncline.engine.runner import execute_run
 from syncline.engine.snapshot import DatabaseSnapshotStore, FileSnapshotStore, SnapshotStore
 from syncline.engine.spec import load_spec, record_writer
 from syncline.runs.lifecycle import cancel_requested, report_progress, save_sync_state
+from syncline.security.redact import redact
 from syncline.store.tables import SyncRun
 
 
@@ -105,7 +107,7 @@ def engine_env(
         batch_rows=base.batch_rows,
         work_dir=base.work_dir,
         specs=partial(load_spec, ctx.sessions),
-        records=partial(record_writer, ctx.sessions),
+        records=lambda spec: RedactingSink(record_writer(ctx.sessions, spec)),
         control=LifecycleControl(
             ctx.sessions, run_id, guard=guard, shard_id=shard.id if shard else None
         ),
@@ -119,5 +121,21 @@ def run_engine(
     guard: Callable[[], None] | None = None,
     shard: ShardRef | None = None,
 ) -> RunOutcome:
-    """Execute a claimed run (or shard) through the engine; the caller records the outcome."""
-    return execute_run(engine_env(ctx, run_id, guard=guard, shard=shard), run_id, shard=shard)
+    """Execute a claimed run (or shard) through the engine; the caller records the outcome.
+
+    The outcome's message is redacted here, the last point before it is stored: a vendor may
+    echo a header value or token back in an error body.
+    """
+    outcome = execute_run(engine_env(ctx, run_id, guard=guard, shard=shard), run_id, shard=shard)
+    return replace(outcome, error_message=redact(outcome.error_message))
+
+
+class RedactingSink:
+    """A record sink that redacts each rejected record's message before it is stored."""
+
+    def __init__(self, inner: RecordSink) -> None:
+        self.inner = inner
+
+    def write(self, rows: Iterable[RecordRow], *, status: str = "failed") -> int:
+        clean = ((pk, op, cls, redact(msg), payload) for pk, op, cls, msg, payload in rows)
+        return self.inner.write(clean, status=status)

@@ -6,31 +6,17 @@ which keeps the suite fast without sharing state between tests.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pytest
-import sqlalchemy as sa
 from api_helpers import RecordingQueue, Tenant, make_tenant
 from fastapi.testclient import TestClient
+from tests.fixtures.stores import BACKENDS, migrated_pg_database, store_context
 
 from syncline.api.app import create_app
-from syncline.bootstrap import build_context
 from syncline.context import AppContext
-from syncline.settings import Settings
-from syncline.store.db import upgrade
-from syncline.store.tables import Base
-
-BACKENDS = ["sqlite", "postgres"]
-
-
-def _pg_admin(pg_server: str) -> Any:
-    import psycopg
-
-    return psycopg.connect(f"{pg_server}/postgres", autocommit=True)
 
 
 @pytest.fixture(scope="session")
@@ -43,24 +29,8 @@ def _stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, AppC
 
 @pytest.fixture(scope="session")
 def _pg_store(pg_server: str) -> Iterator[str]:
-    name = f"syncline_api_{uuid.uuid4().hex[:12]}"
-    with _pg_admin(pg_server) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"{pg_server}/{name}".replace("postgresql://", "postgresql+psycopg://")
-    upgrade(url)
-    yield url
-    with _pg_admin(pg_server) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _empty(ctx: AppContext) -> None:
-    tables = [t.name for t in Base.metadata.sorted_tables]
-    with ctx.engine.begin() as conn:
-        if ctx.is_postgres:
-            conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in reversed(tables):
-                conn.execute(sa.text(f"DELETE FROM {name}"))
+    with migrated_pg_database(pg_server, "syncline_api") as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)
@@ -70,17 +40,7 @@ def ctx(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AppContext:
     """An AppContext on an empty, migrated store of each backend, with a RecordingQueue."""
-    backend: str = request.param
-    if backend not in _stores:
-        data_dir = tmp_path_factory.mktemp(f"data-{backend}")
-        if backend == "sqlite":
-            url = f"sqlite:///{data_dir / 'syncline.db'}"
-            upgrade(url)
-        else:
-            url = request.getfixturevalue("_pg_store")
-        _stores[backend] = build_context(Settings(data_dir=data_dir, database_url=url))
-    context = _stores[backend]
-    _empty(context)
+    context = store_context(request, _stores, tmp_path_factory)
     context.queue = RecordingQueue()
     return context
 

@@ -270,3 +270,16 @@ def check_at_save(host: str, *, policy: NetworkPolicy | None = None) -> None:
         raise ValueError(str(exc)) from None
     except OSError:
         pass
+
+
+def guarded_addresses(host: str, *, what: str) -> list[str]:
+    """The checked addresses of ``host``, for drivers that connect to an address, not a name.
+
+    Raises:
+        BlockedAddressError: the network guard refused the host.
+        DestinationError: the name does not resolve (retryable: DNS may recover).
+    """
+    try:
+        return check_host(host)
+    except OSError as exc:
+        raise DestinationError(f"cannot resolve {what} host {host}: {exc}", retryable=True) from exc

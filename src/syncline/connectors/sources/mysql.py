@@ -16,10 +16,11 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pymysql
 import pymysql.cursors
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pymysql.constants import FIELD_TYPE
 
-from syncline.connectors.base import SourceError
+from syncline.connectors._netguard import check_at_save, guarded_addresses
+from syncline.connectors.base import ConnectorError, SourceError, saving
 from syncline.connectors.sources._common import (
     Converter,
     QueryTimeouts,
@@ -72,6 +73,14 @@ class MySQLConfig(QueryTimeouts):
     password: Secret = ""
     database: str
     connect_timeout: int = Field(default=10, ge=1, description="Seconds to wait to connect.")
+
+    @field_validator("host")
+    @classmethod
+    def _guarded_host(cls, value: str, info: ValidationInfo) -> str:
+        """When saved, the host passes the network guard."""
+        if saving(info):
+            check_at_save(value)
+        return value
 
 
 def _arrow_type(field: Any) -> pa.DataType:
@@ -140,8 +149,12 @@ class MySQLSource(DbApiSource["pymysql.Connection[Any]", MySQLConfig]):
         """
         cfg = self.config
         try:
+            [address, *_] = guarded_addresses(cfg.host, what="MySQL")
+        except ConnectorError as exc:
+            raise SourceError(f"{self._label}: {exc}", retryable=exc.retryable) from exc
+        try:
             conn = pymysql.connect(
-                host=cfg.host,
+                host=address,
                 port=cfg.port,
                 user=cfg.user,
                 password=cfg.password,

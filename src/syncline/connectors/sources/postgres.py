@@ -21,9 +21,11 @@ import psycopg
 import pyarrow as pa
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.string import TextLoader
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from syncline.connectors.base import SourceError
+from syncline.connectors._netguard import check_at_save
+from syncline.connectors._pg_address import check_dsn_at_save, guarded_params
+from syncline.connectors.base import ConnectorError, SourceError, saving
 from syncline.connectors.sources import _pg_adbc
 from syncline.connectors.sources._common import (
     Converter,
@@ -72,6 +74,22 @@ class PostgresConfig(QueryTimeouts):
     database: str | None = None
     sslmode: SslMode | None = None
     connect_timeout: int = Field(default=10, ge=1, description="Seconds to wait to connect.")
+
+    @field_validator("dsn")
+    @classmethod
+    def _guarded_dsn(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """When saved, every host of the DSN passes the network guard."""
+        if value is not None and saving(info):
+            check_dsn_at_save(value)
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _guarded_host(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """When saved, the host passes the network guard."""
+        if value and saving(info):
+            check_at_save(value)
+        return value
 
     @model_validator(mode="after")
     def _one_way_to_connect(self) -> Self:
@@ -142,6 +160,18 @@ class PostgresSource(DbApiSource[psycopg.Connection[Any], PostgresConfig]):
     def __init__(self, config: PostgresConfig) -> None:
         super().__init__(config, config.label(), lambda c: c.close())
 
+    def guarded_conninfo(self) -> str:
+        """The connection string with only addresses the network guard checked (``hostaddr``).
+
+        Raises:
+            SourceError: the guard refused a host (not retryable) or a name does not resolve.
+        """
+        conninfo = make_conninfo(self.config.dsn or "", **self.config.connect_kwargs())
+        try:
+            return make_conninfo(conninfo, **guarded_params(conninfo))
+        except ConnectorError as exc:
+            raise SourceError(f"{self._label}: {exc}", retryable=exc.retryable) from exc
+
     def _open(self, timeout: float) -> psycopg.Connection[Any]:
         """A new connection in UTC, read-only, with JSON/UUID/... loaded as plain text.
 
@@ -149,9 +179,7 @@ class PostgresSource(DbApiSource[psycopg.Connection[Any], PostgresConfig]):
             SourceError: retryable, the server cannot be reached or refused the login.
         """
         try:
-            conn = psycopg.connect(
-                self.config.dsn or "", autocommit=True, **self.config.connect_kwargs()
-            )
+            conn = psycopg.connect(self.guarded_conninfo(), autocommit=True)
         except psycopg.Error as exc:
             raise SourceError(f"{self._label}: cannot connect: {exc}", retryable=True) from exc
         try:
@@ -199,8 +227,7 @@ class PostgresSource(DbApiSource[psycopg.Connection[Any], PostgresConfig]):
         if self.use_adbc and _pg_adbc.available():
             schema, oids = self._call(timeout, lambda c: self._describe_on(c, sql))
             if all(oid in _pg_adbc.ADBC_OIDS for oid in oids):
-                cfg = self.config
-                conninfo = make_conninfo(cfg.dsn or "", **cfg.connect_kwargs())
+                conninfo = self.guarded_conninfo()
                 yield from _pg_adbc.read_batches(
                     conninfo, sql, schema, batch_rows, self._label, timeout_ms(timeout)
                 )

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pymysql
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from syncline.connectors._netguard import check_at_save, check_host
+from syncline.connectors._netguard import check_at_save, guarded_addresses
 from syncline.connectors.base import (
     BatchResult,
     Capabilities,
@@ -74,19 +74,6 @@ class MySQLDestinationConfig(BaseModel):
         if saving(info):
             check_at_save(value)
         return value
-
-
-def guarded_addresses(host: str) -> list[str]:
-    """The checked addresses of ``host``; pymysql connects to one of them, not to the name.
-
-    Raises:
-        BlockedAddressError: the network guard refused the host.
-        DestinationError: the name does not resolve (retryable).
-    """
-    try:
-        return check_host(host)
-    except OSError as exc:
-        raise DestinationError(f"cannot resolve MySQL host {host}: {exc}", retryable=True) from exc
 
 
 class MySQLDestination:
@@ -203,7 +190,7 @@ class MySQLDestination:
 
     def _connect(self) -> Conn:
         cfg = self._config
-        conn = self._open(guarded_addresses(cfg.host))
+        conn = self._open(guarded_addresses(cfg.host, what="MySQL"))
         try:
             with conn.cursor() as cur:
                 # Our own SQL mode: strict (a bad value is an error, never a silent truncation)

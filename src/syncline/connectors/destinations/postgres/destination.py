@@ -18,6 +18,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from syncline.connectors._pg_address import check_dsn_at_save, guarded_params
 from syncline.connectors.base import (
     BatchResult,
     Capabilities,
@@ -32,7 +33,6 @@ from syncline.connectors.base import (
     saving,
 )
 from syncline.connectors.destinations.postgres import catalog
-from syncline.connectors.destinations.postgres.address import check_dsn_at_save, guarded_params
 from syncline.connectors.destinations.postgres.load import Conn, StagedWriter
 from syncline.connectors.destinations.postgres.types import (
     batch_error,

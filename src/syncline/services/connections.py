@@ -8,15 +8,127 @@ with every secret encrypted. API answers only ever show ``mask_config`` of the s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import pydantic
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from syncline.connectors import registry
 from syncline.domain.validation import ErrorDetail, ValidationError
 from syncline.security.secrets import MASK, SecretBox, SecretError, secret_spec, still_masked
+from syncline.services.common import Page, PageRequest, get_scoped, paginate
+from syncline.services.errors import ConflictError
+from syncline.store.tables import Destination, Model, Source, Sync
 
 Kind = Literal["source", "destination"]
+Row = Source | Destination
+
+
+@dataclass(frozen=True)
+class Connections:
+    """How one kind of connection is stored and who uses it: the CRUD below serves both.
+
+    ``user`` is the table whose rows point at a connection through ``user_fk`` (models read
+    from a source, syncs write to a destination); a used connection cannot be deleted.
+    ``on_type_change`` vets a type change against the users (destinations check sync modes).
+    """
+
+    kind: Kind
+    table: type[Source] | type[Destination]
+    label: str
+    user: type[Model] | type[Sync]
+    user_fk: Any
+    user_label: str
+    on_type_change: Callable[[Session, Any, Any], None] | None = None
+
+    def list(
+        self,
+        session: Session,
+        *,
+        workspace_id: str,
+        page: PageRequest,
+        type: str | None = None,
+        q: str | None = None,
+    ) -> Page[Any]:
+        """A page of the workspace's connections, optionally of one ``type`` or named like ``q``."""
+        t = self.table
+        stmt = sa.select(t).where(t.workspace_id == workspace_id)
+        if type:
+            stmt = stmt.where(t.type == type)
+        if q:
+            stmt = stmt.where(sa.func.lower(t.name).contains(q.lower(), autoescape=True))
+        return paginate(session, stmt, page=page, order_by=[t.created_at, t.id])
+
+    def get(self, session: Session, *, workspace_id: str, id: str) -> Any:
+        """One connection of the workspace, or NotFoundError(label)."""
+        return get_scoped(session, self.table, workspace_id=workspace_id, id=id, kind=self.label)
+
+    def create(
+        self,
+        session: Session,
+        *,
+        secrets: SecretBox,
+        workspace_id: str,
+        name: str,
+        type: str,
+        config: dict[str, Any],
+    ) -> Any:
+        """Create after checking the type and config; secrets are stored encrypted."""
+        cls = connector_class(self.kind, type)
+        row = self.table(
+            workspace_id=workspace_id,
+            name=name,
+            type=type,
+            config=seal_config(secrets, cls, config),
+        )
+        session.add(row)
+        session.commit()
+        return row
+
+    def update(
+        self,
+        session: Session,
+        *,
+        secrets: SecretBox,
+        workspace_id: str,
+        id: str,
+        name: str | None = None,
+        type: str | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> Any:
+        """Change a connection; a ``config`` replaces the old one (``********`` keeps a secret)."""
+        row = self.get(session, workspace_id=workspace_id, id=id)
+        new_type = type if type is not None else row.type
+        cls = connector_class(self.kind, new_type)
+        if config is not None or new_type != row.type:
+            row.config = seal_config(
+                secrets, cls, config if config is not None else row.config, previous=row.config
+            )
+        if new_type != row.type and self.on_type_change is not None:
+            self.on_type_change(session, row, cls)
+        row.type = new_type
+        if name is not None:
+            row.name = name
+        session.commit()
+        return row
+
+    def delete(self, session: Session, *, workspace_id: str, id: str) -> None:
+        """Delete a connection; refused (ConflictError) while something uses it."""
+        row = self.get(session, workspace_id=workspace_id, id=id)
+        u = self.user
+        users = session.execute(
+            sa.select(u.id, u.name).where(self.user_fk == row.id).order_by(u.name)
+        ).all()
+        if users:
+            names = ", ".join(f"{n} ({i})" for i, n in users)
+            raise ConflictError(f"{self.label} is used by {self.user_label}: {names}")
+        session.delete(row)
+        session.commit()
+
+
 
 
 def connector_class(kind: Kind, type_name: str, *, loc: tuple[str, ...] = ("body", "type")) -> Any:

@@ -100,7 +100,11 @@ class FakeDestination:
                 errors.append(RecordError(i, f"{key} refused", "invalid_field"))
             elif batch.operation == Operation.DELETE:
                 self.held.pop(key, None)
-            elif batch.operation == Operation.INSERT and key in self.held:
+            elif (
+                batch.operation == Operation.INSERT
+                and key in self.held
+                and self.run.sync_mode != SyncMode.APPEND  # append adds records, keys repeat
+            ):
                 errors.append(RecordError(i, f"{key} exists", "duplicate"))
             else:
                 self.held[key] = record

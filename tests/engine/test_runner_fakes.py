@@ -6,6 +6,7 @@ engine has grown a dependency it should not have.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,38 @@ def test_append_saves_the_high_water_mark_and_resumes_past_it(tmp_path: Path) ->
     assert control.saved == [{"high_water_mark": 11}]
     _, control = b.run()
     assert control.saved == []  # the mark did not move: nothing to save
+
+
+def test_append_with_a_mark_appends_every_row_past_it_whatever_its_key(tmp_path: Path) -> None:
+    """Seed 001: the mark, not the key diff, says what is new (an updated key is appended)."""
+    b = Bench(tmp_path, mode="append", high_water_mark="n")
+    b.run()
+    b.destination.writes.clear()
+    b.rows[2]["n"] = 12  # key 3 moved past the mark: a new record to append
+    b.rows.append({"id": 11, "email": "new@x.test", "n": 11})
+    b.rows[0]["email"] = "changed@x.test"  # changed but below the mark: not sent
+    outcome, control = b.run()
+    assert sorted(b.destination.sent(Operation.INSERT), key=int) == _keys(3, 11)
+    assert control.saved == [{"high_water_mark": 12}]
+    assert outcome.result_class == ResultClass.SUCCESS
+
+
+def test_a_mark_on_a_timezone_aware_column_is_saved_and_used(tmp_path: Path) -> None:
+    """A TIMESTAMPTZ mark is stored as ISO text and compared again (no pytz needed)."""
+    utc = dt.UTC
+    b = Bench(tmp_path, mode="append", high_water_mark="at")
+    for row in b.rows:
+        row["at"] = dt.datetime(2024, 1, 1, tzinfo=utc) + dt.timedelta(hours=row["id"])
+    outcome, control = b.run()
+    assert outcome.status == RunStatus.COMPLETED, outcome.error_message
+    (saved,) = control.saved
+    assert dt.datetime.fromisoformat(saved["high_water_mark"]) == dt.datetime(
+        2024, 1, 1, 10, tzinfo=utc
+    )
+    b.rows[0]["at"] = dt.datetime(2024, 1, 2, tzinfo=utc)
+    b.destination.writes.clear()
+    b.run()
+    assert b.destination.sent(Operation.INSERT) == _keys(1)
 
 
 def test_the_mark_stops_below_a_rejected_record(tmp_path: Path) -> None:

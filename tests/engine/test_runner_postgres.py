@@ -243,6 +243,35 @@ def test_append_with_high_water_mark(harness: Harness, pg_database: str) -> None
     assert len(_dest_rows(pg_database)) == 102
 
 
+def test_append_by_a_timestamptz_mark_appends_updated_keys(
+    harness: Harness, pg_database: str
+) -> None:
+    """Seed 001: past the mark is new, whatever the key; a TIMESTAMPTZ mark needs no pytz."""
+    h = harness
+    h.sql(
+        "CREATE TABLE events AS SELECT i AS id, 'e' || i AS email, CAST(i AS VARCHAR) AS score,"
+        " TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_hours(i) AS ts FROM range(1, 11) t(i)"
+    )
+    sync_id = h.make_sync(
+        model_sql="SELECT * FROM events",
+        primary_key="id",
+        destination_type="postgres",
+        destination_config={"dsn": pg_database, "table": "people"},
+        mapping=MAPPING,
+        mode="append",
+        high_water_mark="ts",
+    )
+    _, run = h.run(sync_id)
+    assert run.status == "completed" and run.rows_synced == 10, run.error_message
+    h.sql("UPDATE events SET ts = TIMESTAMPTZ '2024-02-01 00:00:00+00' WHERE id = 3")
+    _, run = h.run(sync_id)
+    # the updated key was sent again (what a keyed table does with it is the destination's)
+    assert run.status == "completed" and run.rows_synced == 1, run.error_message
+    with h.ctx.sessions() as s:
+        sync = s.get(Sync, sync_id)
+        assert sync is not None and sync.state["high_water_mark"] == "2024-02-01T00:00:00Z"
+
+
 def test_source_failure_fails_run_clearly(harness: Harness, pg_database: str) -> None:
     h = harness
     sync_id = _setup(h, pg_database, "upsert", rows=10)

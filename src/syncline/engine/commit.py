@@ -6,6 +6,7 @@ left at the end is forgetting what a full run could not send, compaction and the
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pyarrow as pa
@@ -55,7 +56,7 @@ def _new_mark(differ: Differ, loader: BatchLoader, hwm: str) -> Any:
         con.register("__fk", pa.table({"pk": pa.array(loader.failed_keys, pa.string())}))
         con.execute("INSERT INTO failed_keys SELECT pk FROM __fk")
     col = f'm."{hwm.replace(chr(34), chr(34) * 2)}"'
-    row = con.execute(
+    row = con.sql(
         f"""WITH cand AS (
               SELECT {col} AS v,
                 (p.__class NOT IN ('added','changed','unchanged')
@@ -63,9 +64,23 @@ def _new_mark(differ: Differ, loader: BatchLoader, hwm: str) -> Any:
               FROM plan p JOIN model m ON m.rowid = p.__row)
             SELECT CASE WHEN count(*) FILTER (WHERE bad) = 0 THEN max(v)
                         ELSE max(v) FILTER (WHERE v < (SELECT min(v) FROM cand WHERE bad))
-                   END FROM cand"""
-    ).fetchall()
-    return json_safe(row[0][0]) if row else None
+                   END AS mark FROM cand"""
+    ).to_arrow_table()
+    return json_safe(_py(row.column("mark")[0])) if row.num_rows else None
+
+
+def _py(value: pa.Scalar) -> Any:
+    """An Arrow scalar as Python; a zoned timestamp as an aware UTC datetime.
+
+    Zoned timestamps are converted here instead of by DuckDB or ``as_py()``, which need
+    ``pytz`` for them (a TIMESTAMPTZ mark once failed the run with "No module named 'pytz'").
+    """
+    if pa.types.is_timestamp(value.type) and value.type.tz is not None:
+        if not value.is_valid:
+            return None
+        naive = pa.scalar(value.value, pa.timestamp(value.type.unit)).as_py()
+        return naive.replace(tzinfo=dt.UTC)
+    return value.as_py()
 
 
 def compact_if_due(snapshots: SnapshotStore, sync_id: str, run_id: str, differ: Differ) -> None:

@@ -228,8 +228,12 @@ class Differ:
         one FULL OUTER JOIN of the hashed model with the snapshot does the work. Duplicate
         keys are found among the few unmatched rows directly; among matched rows a count
         identity (snapshot keys are unique) tells whether any exist, and only then does an
-        exact pass over the model run. With ``full`` every valid row is sent; with a
-        high-water mark only rows past ``hwm_after`` are candidates.
+        exact pass over the model run. With ``full`` every valid row is sent.
+
+        With a high-water mark (``hwm_column``, append mode) the mark, not the key diff, says
+        what is new (seed 001): every row past ``hwm_after`` (every row while there is no
+        mark) is ``added``, whatever the snapshot holds for its key. A key twice among them
+        is still rejected: one run cannot tell which of the two is the record.
         """
         pk = quote_ident(primary_key)
         where, params = "", []
@@ -240,21 +244,28 @@ class Differ:
             f"(SELECT rowid AS __row, CAST({pk} AS VARCHAR) AS __pk, "
             f"{mapping.hash_sql} AS __hash, {mapping.error_sql} AS __error FROM model {where})"
         )
-        changed_test = "TRUE" if full else "s.row_hash IS DISTINCT FROM k.__hash"
-        # With a high-water mark the candidates are a slice of the model: no removals.
-        join = "LEFT JOIN" if where else "FULL OUTER JOIN"
-        self.con.execute(
-            f"""CREATE OR REPLACE TABLE plan AS SELECT * FROM (
-              SELECT k.__row, coalesce(k.__pk, s.pk) AS __pk, k.__hash, k.__error,
-                CASE WHEN k.__row IS NULL THEN 'removed'
-                     WHEN k.__pk IS NULL THEN 'null_primary_key'
-                     WHEN s.pk IS NULL THEN 'added'
-                     WHEN {changed_test} THEN 'changed'
-                     ELSE 'unchanged' END AS __class
-              FROM {keyed} k {join} snap s ON s.pk = k.__pk
-            ) WHERE __class <> 'unchanged'""",
-            params,
-        )
+        by_mark = hwm_column is not None
+        if by_mark:
+            self.con.execute(
+                f"""CREATE OR REPLACE TABLE plan AS
+                SELECT k.__row, k.__pk, k.__hash, k.__error,
+                  CASE WHEN k.__pk IS NULL THEN 'null_primary_key' ELSE 'added' END AS __class
+                FROM {keyed} k""",
+                params,
+            )
+        else:
+            changed_test = "TRUE" if full else "s.row_hash IS DISTINCT FROM k.__hash"
+            self.con.execute(
+                f"""CREATE OR REPLACE TABLE plan AS SELECT * FROM (
+                  SELECT k.__row, coalesce(k.__pk, s.pk) AS __pk, k.__hash, k.__error,
+                    CASE WHEN k.__row IS NULL THEN 'removed'
+                         WHEN k.__pk IS NULL THEN 'null_primary_key'
+                         WHEN s.pk IS NULL THEN 'added'
+                         WHEN {changed_test} THEN 'changed'
+                         ELSE 'unchanged' END AS __class
+                  FROM {keyed} k FULL OUTER JOIN snap s ON s.pk = k.__pk
+                ) WHERE __class <> 'unchanged'"""
+            )
         first = dict(self._class_counts())
         candidates = (
             self.counts.model_rows
@@ -265,7 +276,7 @@ class Differ:
         )
         matched = candidates - first.get("null_primary_key", 0) - first.get("added", 0)
         distinct_matched = self.counts.snapshot_rows - first.get("removed", 0)
-        if where or matched > distinct_matched:
+        if not by_mark and matched > distinct_matched:
             self._exact_duplicates(keyed, params)
         else:
             # Unmatched keys can only collide with each other: a small GROUP BY on the plan.

@@ -94,6 +94,7 @@ class FakeDestination:
         if self.fail is not None:
             raise self.fail()
         self.writes.append((batch.operation, list(batch.keys)))
+        self.batch_columns = batch.records.schema.names
         errors = []
         for i, (key, record) in enumerate(zip(batch.keys, batch.records.to_pylist(), strict=True)):
             if key in self.reject:

@@ -179,6 +179,20 @@ def test_a_mark_on_a_timezone_aware_column_is_saved_and_used(tmp_path: Path) -> 
     assert b.destination.sent(Operation.INSERT) == _keys(1)
 
 
+@pytest.mark.parametrize(
+    ("field_order", "expected"),
+    [("alphabetical_column_name", ["email", "id", "n"]), (None, ["n", "id", "email"])],
+)
+def test_field_order_orders_the_fields_sent(
+    tmp_path: Path, field_order: str | None, expected: list[str]
+) -> None:
+    mapping = [{"source_column": c, "destination_field": c} for c in ("n", "id", "email")]
+    b = Bench(tmp_path, field_mapping=mapping, field_order=field_order)
+    b.run()
+    assert b.destination.run.fields == expected
+    assert b.destination.batch_columns == expected
+
+
 def test_the_mark_stops_below_a_rejected_record(tmp_path: Path) -> None:
     b = Bench(tmp_path, mode="append", high_water_mark="n")
     b.destination.reject = {"7"}

@@ -272,6 +272,35 @@ def test_append_by_a_timestamptz_mark_appends_updated_keys(
         assert sync is not None and sync.state["high_water_mark"] == "2024-02-01T00:00:00Z"
 
 
+def test_field_order_orders_a_created_tables_columns(harness: Harness, pg_database: str) -> None:
+    h = harness
+    h.sql(
+        "CREATE TABLE people_src AS"
+        " SELECT i AS id, 'e' || i AS email, i AS zeta FROM range(1, 4) t(i)"
+    )
+    mapping = [
+        {"source_column": "zeta", "destination_field": "Zeta"},
+        {"source_column": "id", "destination_field": "id"},
+        {"source_column": "email", "destination_field": "email"},
+    ]
+    sync_id = h.make_sync(
+        model_sql="SELECT * FROM people_src",
+        primary_key="id",
+        destination_type="postgres",
+        destination_config={"dsn": pg_database, "table": "ordered"},
+        mapping=mapping,
+        field_order="alphabetical_column_name",
+    )
+    _, run = h.run(sync_id)
+    assert run.status == "completed", run.error_message
+    with psycopg.connect(pg_database) as conn:
+        cols = conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'ordered'"
+            " ORDER BY ordinal_position"
+        ).fetchall()
+    assert [c[0] for c in cols] == ["email", "id", "Zeta"]
+
+
 def test_source_failure_fails_run_clearly(harness: Harness, pg_database: str) -> None:
     h = harness
     sync_id = _setup(h, pg_database, "upsert", rows=10)

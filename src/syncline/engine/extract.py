@@ -80,7 +80,12 @@ def prepare_diff(
         field_normalization=sync.field_normalization,
         model_columns=columns,
     )
-    mapping = compile_mapping(mappings, primary_key=sync.primary_key, model_columns=columns)
+    mapping = compile_mapping(
+        mappings,
+        primary_key=sync.primary_key,
+        model_columns=columns,
+        field_order=sync.field_order,
+    )
     differ.load_snapshot(env.snapshots.segments(sync.id))
     guard = None
     if shard is not None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncline.domain.enums import FieldBehavior, FieldNormalization, TypeCast
-from syncline.domain.mapping import FieldMapping, sync_all_mappings
+from syncline.domain.mapping import FieldMapping, ordered_fields, sync_all_mappings
 
 _CAST_SQL: dict[TypeCast, str] = {
     TypeCast.STRING: "VARCHAR",
@@ -115,12 +115,18 @@ def _cast_field(m: FieldMapping) -> tuple[str, str | None]:
 
 
 def compile_mapping(
-    mappings: list[FieldMapping], *, primary_key: str, model_columns: list[str]
+    mappings: list[FieldMapping],
+    *,
+    primary_key: str,
+    model_columns: list[str],
+    field_order: str | None = None,
 ) -> CompiledMapping:
     """Turn mappings into SQL over the staged model table.
 
     The key field is the destination field mapped from the primary key column; when the
-    primary key is not mapped it is sent under its own column name.
+    primary key is not mapped it is sent under its own column name. The fields come in the
+    sync's ``field_order`` (the columns of a created table or file follow it); the order is
+    layout only, so it is not part of the hash and changing it re-sends nothing.
     """
     known = set(model_columns)
     if primary_key not in known:
@@ -144,6 +150,11 @@ def compile_mapping(
                 "needed for the primary key"
             )
         fields.insert(0, CompiledField(key_field, quote_ident(primary_key), None, primary_key))
+    position = {
+        name: i
+        for i, name in enumerate(ordered_fields([f.destination_field for f in fields], field_order))
+    }
+    fields.sort(key=lambda f: position[f.destination_field])
     signature = json.dumps(
         [m.model_dump(mode="json") for m in mappings] + [primary_key], sort_keys=True
     )

@@ -1,29 +1,43 @@
 """How a run ends: every error the engine can meet mapped to its outcome, in one place.
 
-The small constructors here are the engine's own; the run lifecycle builds the outcomes it
-decides itself (reaped, cancelled before start) with the domain's.
+The outcomes themselves are built by the domain's constructors (``domain/runs.py``), the same
+ones the run lifecycle uses for what it decides (reaped, cancelled before start): an
+``Ending`` is one of them waiting for the run's counts and summary.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol
 
 from syncline.connectors.base import ConnectorError
 from syncline.connectors.registry import UnknownConnectorError
-from syncline.domain.enums import ReasonCode, ResultClass, RunStatus
+from syncline.domain import runs
+from syncline.domain.enums import ReasonCode
+from syncline.domain.runs import RunOutcome
 from syncline.engine.mapping import MappingError
 from syncline.engine.plan import DeleteGuardError
 from syncline.engine.ports import ExecutionLost, RunCancelled, WorkerStopping
+
+
+class _Build(Protocol):
+    def __call__(
+        self, *, rows_synced: int, rows_failed: int, summary: dict[str, Any] | None
+    ) -> RunOutcome: ...
 
 
 @dataclass(frozen=True)
 class Ending:
     """An outcome before the run's counts and summary are added to it."""
 
-    status: RunStatus
-    result_class: ResultClass
-    reason_code: str
-    message: str = ""
+    build: _Build
+
+    def outcome(
+        self, synced: int = 0, failed: int = 0, summary: dict[str, Any] | None = None
+    ) -> RunOutcome:
+        """The outcome, with the run's counts and summary."""
+        return self.build(rows_synced=synced, rows_failed=failed, summary=summary)
 
 
 # Not outcomes: the executor hands the run back, or the run is no longer this execution's.
@@ -32,14 +46,15 @@ NOT_AN_OUTCOME: tuple[type[Exception], ...] = (WorkerStopping, ExecutionLost)
 
 def _failed(reason: ReasonCode | str, message: str) -> Ending:
     code = reason.value if isinstance(reason, ReasonCode) else reason
-    return Ending(RunStatus.FAILED, ResultClass.FAILURE, code, message)
+    return Ending(partial(runs.failure, code, message))
 
 
 def completed(failed_rows: int) -> Ending:
-    """A run that got to the end: a success, or partial when records were rejected."""
-    if failed_rows == 0:
-        return Ending(RunStatus.COMPLETED, ResultClass.SUCCESS, ReasonCode.OK.value)
-    return Ending(RunStatus.COMPLETED, ResultClass.PARTIAL, ReasonCode.RECORDS_REJECTED.value)
+    """A run that got to the end: a success, or partial when records were rejected.
+
+    ``failed_rows`` is the count the outcome will carry (``Ending.outcome``'s ``failed``).
+    """
+    return Ending(runs.completed)
 
 
 def spec_missing(exc: LookupError) -> Ending:
@@ -51,12 +66,7 @@ def ending_of(exc: Exception) -> Ending | None:
     """The outcome of a run that stopped with ``exc``; None for an unexpected error (a bug:
     see ``crashed``). ``exc`` is never one of NOT_AN_OUTCOME."""
     if isinstance(exc, RunCancelled):
-        return Ending(
-            RunStatus.CANCELLED,
-            ResultClass.CANCELLED,
-            ReasonCode.CANCELLED_BY_USER.value,
-            str(exc) or "cancelled by user",
-        )
+        return Ending(partial(runs.cancelled, str(exc) or runs.cancel_message(None)))
     if isinstance(exc, DeleteGuardError):
         return _failed(ReasonCode.DELETE_GUARD, str(exc))
     if isinstance(exc, (MappingError, UnknownConnectorError, ValueError)):

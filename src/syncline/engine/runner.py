@@ -72,7 +72,7 @@ def execute_run(env: EngineEnv, run_id: str, *, shard: ShardRef | None = None) -
 
 
 def _outcome(e: Ending, synced: int = 0, failed: int = 0, summary: Any = None) -> RunOutcome:
-    return RunOutcome(e.status, e.result_class, e.reason_code, e.message, synced, failed, summary)
+    return e.outcome(synced, failed, summary)
 
 
 class _Runner:

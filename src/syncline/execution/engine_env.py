@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.context import AppContext
-from syncline.domain.runs import RunOutcome, ShardRef
+from syncline.domain.runs import RunOutcome, ShardRef, cancel_message
 from syncline.engine.ports import EngineEnv, ReadEnv, RecordRow, RecordSink, RunCancelled
 from syncline.engine.runner import execute_run
 from syncline.engine.snapshot import DatabaseSnapshotStore, FileSnapshotStore, SnapshotStore
@@ -89,7 +89,7 @@ class LifecycleControl:
         with self.sessions() as s:
             run = s.get(SyncRun, self.run_id)
             reason = run.cancel_reason if run else None
-        return f"cancelled by user: {reason}" if reason else "cancelled by user"
+        return cancel_message(reason)
 
 
 def engine_env(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import pydantic
 import sqlalchemy as sa
@@ -24,11 +24,11 @@ from syncline.services.errors import ConflictError
 from syncline.store.tables import Destination, Model, Source, Sync
 
 Kind = Literal["source", "destination"]
-Row = Source | Destination
+Row = TypeVar("Row", Source, Destination)
 
 
 @dataclass(frozen=True)
-class Connections:
+class Connections(Generic[Row]):
     """How one kind of connection is stored and who uses it: the CRUD below serves both.
 
     ``user`` is the table whose rows point at a connection through ``user_fk`` (models read
@@ -37,7 +37,7 @@ class Connections:
     """
 
     kind: Kind
-    table: type[Source] | type[Destination]
+    table: type[Row]
     label: str
     user: type[Model] | type[Sync]
     user_fk: Any
@@ -52,7 +52,7 @@ class Connections:
         page: PageRequest,
         type: str | None = None,
         q: str | None = None,
-    ) -> Page[Any]:
+    ) -> Page[Row]:
         """A page of the workspace's connections, optionally of one ``type`` or named like ``q``."""
         t = self.table
         stmt = sa.select(t).where(t.workspace_id == workspace_id)
@@ -62,7 +62,7 @@ class Connections:
             stmt = stmt.where(sa.func.lower(t.name).contains(q.lower(), autoescape=True))
         return paginate(session, stmt, page=page, order_by=[t.created_at, t.id])
 
-    def get(self, session: Session, *, workspace_id: str, id: str) -> Any:
+    def get(self, session: Session, *, workspace_id: str, id: str) -> Row:
         """One connection of the workspace, or NotFoundError(label)."""
         return get_scoped(session, self.table, workspace_id=workspace_id, id=id, kind=self.label)
 
@@ -75,7 +75,7 @@ class Connections:
         name: str,
         type: str,
         config: dict[str, Any],
-    ) -> Any:
+    ) -> Row:
         """Create after checking the type and config; secrets are stored encrypted."""
         cls = connector_class(self.kind, type)
         row = self.table(
@@ -98,7 +98,7 @@ class Connections:
         name: str | None = None,
         type: str | None = None,
         config: dict[str, Any] | None = None,
-    ) -> Any:
+    ) -> Row:
         """Change a connection; a ``config`` replaces the old one (``********`` keeps a secret)."""
         row = self.get(session, workspace_id=workspace_id, id=id)
         new_type = type if type is not None else row.type

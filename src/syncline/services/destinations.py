@@ -29,7 +29,7 @@ def _check_modes_of_users(session: Session, destination: Destination, cls: Any) 
         raise ConflictError(f"the new destination type does not support the mode of syncs: {names}")
 
 
-DESTINATIONS = Connections(
+DESTINATIONS = Connections[Destination](
     kind="destination",
     table=Destination,
     label="Destination",
@@ -54,10 +54,7 @@ def list_destinations(
 
 def get_destination(session: Session, *, workspace_id: str, destination_id: str) -> Destination:
     """One destination of the workspace, or NotFoundError("Destination")."""
-    destination: Destination = DESTINATIONS.get(
-        session, workspace_id=workspace_id, id=destination_id
-    )
-    return destination
+    return DESTINATIONS.get(session, workspace_id=workspace_id, id=destination_id)
 
 
 def create_destination(
@@ -70,10 +67,9 @@ def create_destination(
     config: dict[str, Any],
 ) -> Destination:
     """Create a destination after checking its type and config; secrets are stored encrypted."""
-    destination: Destination = DESTINATIONS.create(
+    return DESTINATIONS.create(
         session, secrets=secrets, workspace_id=workspace_id, name=name, type=type, config=config
     )
-    return destination
 
 
 def update_destination(
@@ -87,7 +83,7 @@ def update_destination(
     config: dict[str, Any] | None = None,
 ) -> Destination:
     """Change a destination; a ``config`` replaces the old one (``********`` keeps a secret)."""
-    destination: Destination = DESTINATIONS.update(
+    return DESTINATIONS.update(
         session,
         secrets=secrets,
         workspace_id=workspace_id,
@@ -96,7 +92,6 @@ def update_destination(
         type=type,
         config=config,
     )
-    return destination
 
 
 def delete_destination(session: Session, *, workspace_id: str, destination_id: str) -> None:

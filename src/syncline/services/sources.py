@@ -15,7 +15,7 @@ from syncline.services.common import Page, PageRequest
 from syncline.services.connections import Connections
 from syncline.store.tables import Model, Source
 
-SOURCES = Connections(
+SOURCES = Connections[Source](
     kind="source",
     table=Source,
     label="Source",
@@ -39,8 +39,7 @@ def list_sources(
 
 def get_source(session: Session, *, workspace_id: str, source_id: str) -> Source:
     """One source of the workspace, or NotFoundError("Source")."""
-    source: Source = SOURCES.get(session, workspace_id=workspace_id, id=source_id)
-    return source
+    return SOURCES.get(session, workspace_id=workspace_id, id=source_id)
 
 
 def create_source(
@@ -53,10 +52,9 @@ def create_source(
     config: dict[str, Any],
 ) -> Source:
     """Create a source after checking its type and config; secrets are stored encrypted."""
-    source: Source = SOURCES.create(
+    return SOURCES.create(
         session, secrets=secrets, workspace_id=workspace_id, name=name, type=type, config=config
     )
-    return source
 
 
 def update_source(
@@ -70,7 +68,7 @@ def update_source(
     config: dict[str, Any] | None = None,
 ) -> Source:
     """Change a source; a ``config`` replaces the old one (``********`` keeps a secret)."""
-    source: Source = SOURCES.update(
+    return SOURCES.update(
         session,
         secrets=secrets,
         workspace_id=workspace_id,
@@ -79,7 +77,6 @@ def update_source(
         type=type,
         config=config,
     )
-    return source
 
 
 def delete_source(session: Session, *, workspace_id: str, source_id: str) -> None:

@@ -129,8 +129,6 @@ class Connections(Generic[Row]):
         session.commit()
 
 
-
-
 def connector_class(kind: Kind, type_name: str, *, loc: tuple[str, ...] = ("body", "type")) -> Any:
     """The installed connector class of ``type_name``, or a 422 listing the valid types."""
     types: dict[str, Any] = (

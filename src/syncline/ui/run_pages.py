@@ -101,12 +101,19 @@ def run_page(
 def run_live(
     request: Request, sync_id: str, run_id: str, session: SessionDep, live: UiSessionDep
 ) -> HTMLResponse:
-    """The progress fragment htmx polls every 2 s while the run is live."""
+    """The progress fragment htmx polls every 2 s while the run is live.
+
+    Once the run has finished, a polling request is told to reload the whole page, so the
+    rejected records, the buttons and the details show the final state too.
+    """
     try:
         sync, run = _load(session, live.workspace_id, sync_id, run_id)
     except NotFoundError as exc:
         return not_found(request, exc)
-    return render(request, "_run_live.html", sync=sync, **_live_values(run))
+    response = render(request, "_run_live.html", sync=sync, **_live_values(run))
+    if run.status not in LIVE and request.headers.get("hx-request"):
+        response.headers["HX-Refresh"] = "true"
+    return response
 
 
 @router.get("/syncs/{sync_id}/runs/{run_id}/records/{record_id}")

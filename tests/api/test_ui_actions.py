@@ -43,6 +43,8 @@ def _forms(tenant: Tenant) -> tuple[str, str, list[str]]:
         f"{base}/delete",
         f"{base}/runs/{run['id']}/cancel",
         f"{base}/runs/{run['id']}/retry",
+        f"{base}/edit",
+        "/ui/syncs/new",
     ]
     return sync["id"], run["id"], paths
 
@@ -71,7 +73,10 @@ def test_every_form_refuses_a_post_without_csrf(client: TestClient, tenant: Tena
     [
         ("viewer", set()),
         ("operator", {"trigger", "dry-run", "cancel", "retry"}),
-        ("editor", {"trigger", "dry-run", "cancel", "retry", "pause", "resume", "delete"}),
+        (
+            "editor",
+            {"trigger", "dry-run", "cancel", "retry", "pause", "resume", "delete", "edit", "new"},
+        ),
     ],
 )
 def test_forms_follow_the_role_table(
@@ -165,3 +170,43 @@ def test_run_page_groups_pages_filters_and_exports_rejected_records(
     assert len(lines) == 56 and lines[0].startswith("primary_key,")
     live = client.get(f"{url}/live").text
     assert 'id="live"' in live and "<html" not in live
+
+
+def test_new_sync_form_shows_a_mapping_error_then_saves(client: TestClient, tenant: Tenant) -> None:
+    ids = tenant.setup()
+    _login(client, tenant.token)
+    page = client.get("/ui/syncs/new")
+    assert page.status_code == 200
+    form = {
+        "csrf_token": csrf_of(page.text),
+        "name": "From the form",
+        "model_id": ids["model"],
+        "destination_id": ids["destination"],
+        "sync_mode": "upsert",
+        "primary_key": "customer_id",
+        "schedule": "0 */6 * * *",
+        "src_0": "no_such_column",
+        "dst_0": "Email",
+        "action": "validate",
+    }
+    bad = client.post("/ui/syncs/new", data=form)
+    assert bad.status_code == 422
+    assert 'class="field-error"' in bad.text and "no_such_column" in bad.text
+    assert client.post("/ui/syncs/new", data={**form, "csrf_token": ""}).status_code == 403
+    ok = client.post("/ui/syncs/new", data={**form, "src_0": "email"})
+    assert ok.status_code == 200 and "Valid: nothing was saved yet." in ok.text
+    assert tenant.get("/syncs").json() == []
+    saved = client.post(
+        "/ui/syncs/new", data={**form, "src_0": "email", "action": "save"}, follow_redirects=False
+    )
+    assert saved.status_code == 303, saved.text
+    sync_id = saved.headers["location"].split("/ui/syncs/")[1].split("?")[0]
+    edit = client.get(f"/ui/syncs/{sync_id}/edit")
+    assert 'value="email"' in edit.text
+    renamed = client.post(
+        f"/ui/syncs/{sync_id}/edit",
+        data={**form, "src_0": "email", "name": "Renamed"},
+        follow_redirects=False,
+    )
+    assert renamed.status_code == 303
+    assert tenant.get(f"/syncs/{sync_id}").json()["name"] == "Renamed"

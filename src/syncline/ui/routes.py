@@ -27,7 +27,7 @@ from syncline.services.syncs import get_sync, list_syncs
 from syncline.services.ui_sessions import close_session, find_session, open_session
 from syncline.services.workspaces import authenticate
 from syncline.store.tables import SyncRun, utcnow
-from syncline.ui import views
+from syncline.ui import actions, run_pages, sync_form, views
 from syncline.ui.render import names, not_found, render, workspace_name
 from syncline.ui.session import (
     COOKIE,
@@ -215,8 +215,7 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 
 def install_ui(app: FastAPI) -> None:
     """Add the dashboard pages, their static files and their error pages to ``app``."""
-    from syncline.ui import actions, run_pages
-
+    app.include_router(sync_form.router)  # first: /syncs/new before /syncs/{sync_id}
     app.include_router(router)
     app.include_router(actions.router)
     app.include_router(run_pages.router)

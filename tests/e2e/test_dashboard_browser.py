@@ -1,8 +1,9 @@
 """The dashboard in Debian's Chromium (headless, Playwright) against a real ``syncline serve``.
 
-Sign in, read the syncs list, run a sync to a webhook receiver and watch the run page update
-itself to completion, read a rejected record's payload, pause, and cancel a slow run.
-Screenshots of every page at 1280 px and 390 px go to ``test-output/screenshots/``.
+Sign in through a deep link, build a sync in the form (a mapping error first, then fixed), read
+the syncs list, run a sync to a webhook receiver and watch the run page update itself to
+completion, read a rejected record's payload, pause, and cancel a slow run. Screenshots of
+every page at 1280 px and 390 px go to ``test-output/screenshots/``.
 """
 
 from __future__ import annotations
@@ -174,6 +175,22 @@ def test_dashboard_in_chromium(
         page.click("text=view >> nth=0")
         expect(page.locator("pre.payload")).to_contain_text('"name"')
         _shoot(page, "record")
+
+        page.goto(f"{srv.base}/ui/syncs/new")  # a mapping error first, then fixed
+        page.fill("#name", "Built in the browser")
+        page.select_option("#model_id", label="People 40")
+        page.select_option("#destination_id", label="Hook 40 (webhook)")
+        page.fill("#primary_key", "id")
+        page.fill("input[name=src_0]", "no_such_column")
+        page.fill("input[name=dst_0]", "id")
+        page.click("button:has-text('Validate')")
+        expect(page.locator(".field-error").first).to_be_visible()
+        _shoot(page, "sync-form-error")
+        page.fill("input[name=src_0]", "id")
+        page.click("button:has-text('Validate')")
+        expect(page.locator(".flash")).to_contain_text("Valid")
+        page.click("button:has-text('Save')")
+        expect(page.locator("h1")).to_contain_text("Built in the browser")
 
         page.goto(f"{srv.base}/ui/")
         expect(page.locator("table")).to_contain_text("Every 6 hours")

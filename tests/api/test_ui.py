@@ -34,10 +34,13 @@ def _login(client: TestClient, token: str) -> None:
 
 def test_pages_redirect_to_login_without_a_cookie(client: TestClient, tenant: Tenant) -> None:
     sync = tenant.sync()
-    for path in ("/ui/", f"/ui/syncs/{sync['id']}"):
+    for path, login in (
+        ("/ui/", "/ui/login"),
+        (f"/ui/syncs/{sync['id']}", f"/ui/login?next=/ui/syncs/{sync['id']}"),
+    ):
         resp = client.get(path, follow_redirects=False)
         assert resp.status_code == 303
-        assert resp.headers["location"] == "/ui/login"
+        assert resp.headers["location"] == login
     client.cookies.set("syncline_session", "not-a-session", path="/ui")
     resp = client.get("/ui/", follow_redirects=False)
     assert resp.status_code == 303

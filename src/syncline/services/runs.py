@@ -175,6 +175,8 @@ def list_records(
     page: PageRequest,
     status: str | None = None,
     operation: str | None = None,
+    error_class: str | None = None,
+    primary_key: str | None = None,
 ) -> Page[RunRecord]:
     """A page of a run's records (the rejected ones, and every one when the run kept them)."""
     run = get_run(session, workspace_id=workspace_id, sync_id=sync_id, run_id=run_id)
@@ -185,4 +187,27 @@ def list_records(
         stmt = stmt.where(RunRecord.status == status)
     if operation:
         stmt = stmt.where(RunRecord.operation == operation)
+    if error_class:
+        stmt = stmt.where(RunRecord.error_class == error_class)
+    if primary_key:
+        stmt = stmt.where(RunRecord.primary_key == primary_key)
     return paginate(session, stmt, page=page, order_by=[RunRecord.id])
+
+
+def record_error_counts(
+    session: Session, *, workspace_id: str, sync_id: str, run_id: str
+) -> list[tuple[str, int]]:
+    """How many of a run's records failed with each error class, most frequent first."""
+    run = get_run(session, workspace_id=workspace_id, sync_id=sync_id, run_id=run_id)
+    count = sa.func.count(RunRecord.id)
+    rows = session.execute(
+        sa.select(RunRecord.error_class, count)
+        .where(
+            RunRecord.run_id == run.id,
+            RunRecord.workspace_id == workspace_id,
+            RunRecord.status == "failed",
+        )
+        .group_by(RunRecord.error_class)
+        .order_by(count.desc(), RunRecord.error_class)
+    ).all()
+    return [(str(name), int(n)) for name, n in rows]

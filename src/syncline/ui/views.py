@@ -1,0 +1,140 @@
+"""Display helpers for the dashboard: health, schedules in words, durations, the runs chart.
+
+Pure functions over stored rows, so templates stay free of rules; none of them decides
+anything the services decide (they only describe what the services stored).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cron_descriptor import get_description
+
+from syncline.domain.schedule import next_fire_time, parse_schedule
+from syncline.store.tables import Sync, SyncRun
+
+HEALTHS = ("ready", "up to date", "failing", "warning")
+
+
+def health(sync: Sync, last: SyncRun | None) -> str:
+    """The sync's health chip, derived from its last run (the failure helper's is not on main)."""
+    if sync.status == "error" or (last is not None and last.status == "failed"):
+        return "failing"
+    if last is None or last.status in ("pending", "running"):
+        return "ready"
+    if last.status == "cancelled" or last.result_class in ("partial", "failed"):
+        return "warning"
+    return "up to date"
+
+
+def outcome(run: SyncRun | None) -> str:
+    """A run's outcome word: partial and failed are told apart from success."""
+    if run is None:
+        return "never run"
+    if run.status == "completed":
+        return "partial" if run.result_class == "partial" or run.rows_failed else "success"
+    return str(run.status)
+
+
+def schedule_words(value: Any) -> str:
+    """A schedule (cron string or frequency object) in words, e.g. 'Every 6 hours'."""
+    if value is None:
+        return "Manual"
+    try:
+        parsed = parse_schedule(value)
+    except (ValueError, TypeError):
+        return str(value)
+    if not parsed.fires:
+        return "Never"
+    if parsed.cron is None:
+        return "Continuously"
+    return str(get_description(parsed.cron))
+
+
+def next_fires(value: Any, after: datetime, count: int = 3) -> list[datetime]:
+    """The next ``count`` fire times of a schedule (empty when it never fires on a clock)."""
+    out: list[datetime] = []
+    try:
+        parsed = parse_schedule(value)
+    except (ValueError, TypeError):
+        return out
+    when = after
+    while len(out) < count:
+        nxt = next_fire_time(parsed, when)
+        if nxt is None:
+            break
+        out.append(nxt)
+        when = nxt + timedelta(seconds=1)
+    return out
+
+
+def duration(run: SyncRun) -> str:
+    """How long a run took (or has taken so far), e.g. '1m 05s'."""
+    if run.started_at is None:
+        return "—"
+    end = run.completed_at or datetime.now(run.started_at.tzinfo)
+    seconds = max(0, int((end - run.started_at).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    return f"{seconds // 60}m {seconds % 60:02d}s"
+
+
+def _total(value: Any) -> int:
+    if isinstance(value, dict):
+        return sum(int(v) for v in value.values() if isinstance(v, int | float))
+    return int(value) if isinstance(value, int | float) else 0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A run's live progress: what phase it is in and how many rows of how many were sent."""
+
+    phase: str
+    done: int
+    total: int
+
+    @property
+    def percent(self) -> int:
+        return min(100, round(100 * self.done / self.total)) if self.total else 0
+
+
+def progress(run: SyncRun) -> Progress:
+    """Phase and counts from the run's live summary (the engine reports them per batch)."""
+    summary = run.summary or {}
+    planned = sum(_total(summary.get(k)) for k in ("added", "changed", "removed"))
+    done = _total(summary.get("sent")) or run.rows_synced + run.rows_failed
+    phase = str(summary.get("phase") or ("sending" if run.status == "running" else run.status))
+    return Progress(phase=phase, done=done, total=max(planned, done))
+
+
+def chart(runs: list[SyncRun], width: int = 600, height: int = 120) -> dict[str, Any]:
+    """Bars of rows synced and a line of durations for the last runs, oldest first, for SVG."""
+    ordered = list(reversed(runs[:20]))
+    if not ordered:
+        return {"bars": [], "line": "", "width": width, "height": height}
+    rows = [r.rows_synced + r.rows_failed for r in ordered]
+    secs = [
+        (r.completed_at - r.started_at).total_seconds() if r.completed_at and r.started_at else 0
+        for r in ordered
+    ]
+    top_rows, top_secs = max(rows) or 1, max(secs) or 1
+    step = width / len(ordered)
+    bars, points = [], []
+    for i, (run, n, s) in enumerate(zip(ordered, rows, secs, strict=True)):
+        h = round((height - 10) * n / top_rows)
+        bars.append(
+            {
+                "x": round(i * step + 2),
+                "y": height - h,
+                "w": max(2, round(step - 4)),
+                "h": h,
+                "label": f"{n:,} rows, {s:.0f}s ({outcome(run)})",
+                "cls": outcome(run),
+            }
+        )
+        points.append(
+            f"{round(i * step + step / 2)},{round(height - (height - 10) * s / top_secs)}"
+        )
+    return {"bars": bars, "line": " ".join(points), "width": width, "height": height}

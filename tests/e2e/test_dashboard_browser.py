@@ -1,0 +1,218 @@
+"""The dashboard in Debian's Chromium (headless, Playwright) against a real ``syncline serve``.
+
+Sign in through a deep link, build a sync in the form (a mapping error first, then fixed), read
+the syncs list, run a sync to a webhook receiver and watch the run page update itself to
+completion, read a rejected record's payload, pause, and cancel a slow run. Screenshots of
+every page at 1280 px and 390 px go to ``test-output/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pytest
+
+from syncline.emulators.receiver import WebhookReceiver
+from tests.e2e.test_http_sync import SYNCLINE, Server, _free_port
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+WIDTHS = {"wide": 1280, "phone": 390}
+
+
+def _ensure_chromium() -> None:
+    if Path(CHROMIUM).exists():
+        return
+    if shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update"], check=False, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "chromium"], check=False, capture_output=True)
+    if not Path(CHROMIUM).exists():
+        msg = "Debian's chromium is not installed and apt-get could not install it"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[tuple[Server, httpx.Client, dict[str, Any]]]:
+    env = {
+        **os.environ,
+        "SYNCLINE_DATA_DIR": str(tmp_path / "data"),
+        "SYNCLINE_HEARTBEAT_INTERVAL": "0.5",
+        "SYNCLINE_SCHEDULER_INTERVAL": "1",
+    }
+    env.pop("SYNCLINE_DATABASE_URL", None)
+    out = subprocess.run(
+        [SYNCLINE, "workspace", "create", "Acme", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    ws = json.loads(out.stdout)
+    srv = Server(env, _free_port(), tmp_path / "server.log")
+    srv.start()
+    http = httpx.Client(
+        base_url=f"{srv.base}/api/v1/workspaces/{ws['id']}",
+        timeout=30,
+        headers={"Authorization": f"Bearer {ws['token']}"},
+    )
+    try:
+        yield srv, http, ws
+    finally:
+        http.close()
+        srv.stop()
+
+
+def _made(http: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    resp = http.post(path, json=body)
+    assert resp.status_code == 201, resp.text
+    return dict(resp.json())
+
+
+def _sync(http: httpx.Client, tmp: Path, rx: WebhookReceiver, rows: int) -> str:
+    wh = tmp / f"wh{rows}.duckdb"
+    con = duckdb.connect(str(wh))
+    con.execute(f"CREATE TABLE people AS SELECT i AS id, 'p' || i AS name FROM range({rows}) t(i)")
+    con.close()
+    src = _made(
+        http,
+        "/sources",
+        {"name": f"Warehouse {rows}", "type": "duckdb", "config": {"path": str(wh)}},
+    )
+    model = _made(
+        http,
+        "/models",
+        {
+            "name": f"People {rows}",
+            "source_id": src["id"],
+            "sql": "SELECT * FROM people",
+            "primary_key": "id",
+        },
+    )
+    dest = _made(
+        http,
+        "/destinations",
+        {
+            "name": f"Hook {rows}",
+            "type": "webhook",
+            "config": {"url": rx.url, "results_path": "results", "batch_size": 10},
+        },
+    )
+    sync = _made(
+        http,
+        "/syncs",
+        {
+            "name": f"People to hook ({rows})",
+            "model_id": model["id"],
+            "destination_id": dest["id"],
+            "field_mapping": [
+                {"source_column": "id", "destination_field": "id"},
+                {"source_column": "name", "destination_field": "name"},
+            ],
+            "sync_mode": "upsert",
+            "primary_key": "id",
+            "schedule": "0 */6 * * *",
+            "config": {"batch_size": 10},
+        },
+    )
+    return str(sync["id"])
+
+
+def _shoot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for label, width in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def test_dashboard_in_chromium(
+    app: tuple[Server, httpx.Client, dict[str, Any]], tmp_path: Path
+) -> None:
+    _ensure_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    srv, http, ws = app
+    with WebhookReceiver() as rx, sync_playwright() as pw:
+        rx.reject_keys({"3": "name is not allowed", "7": "name is not allowed"})
+        fast = _sync(http, tmp_path, rx, 40)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+        page.goto(f"{srv.base}/ui/syncs/{fast}")  # a deep link: login first, then back here
+        _shoot(page, "login")
+        page.fill("#token", ws["token"])
+        page.keyboard.press("Enter")
+        expect(page.locator("h1")).to_contain_text("People to hook (40)")
+        _shoot(page, "sync")
+
+        page.click("text=Run now")
+        expect(page.locator("#live")).to_contain_text("completed", timeout=30_000)
+        expect(page.locator("#live")).to_contain_text("partial")
+        expect(page.locator(".groups")).to_contain_text("2")
+        _shoot(page, "run-partial")
+        page.click("text=view >> nth=0")
+        expect(page.locator("pre.payload")).to_contain_text('"name"')
+        _shoot(page, "record")
+
+        page.goto(f"{srv.base}/ui/syncs/new")  # a mapping error first, then fixed
+        page.fill("#name", "Built in the browser")
+        page.select_option("#model_id", label="People 40")
+        page.select_option("#destination_id", label="Hook 40 (webhook)")
+        page.fill("#primary_key", "id")
+        page.fill("input[name=src_0]", "no_such_column")
+        page.fill("input[name=dst_0]", "id")
+        page.click("button:has-text('Validate')")
+        expect(page.locator(".field-error").first).to_be_visible()
+        _shoot(page, "sync-form-error")
+        page.fill("input[name=src_0]", "id")
+        page.click("button:has-text('Validate')")
+        expect(page.locator(".flash")).to_contain_text("Valid")
+        page.click("button:has-text('Save')")
+        expect(page.locator("h1")).to_contain_text("Built in the browser")
+
+        page.goto(f"{srv.base}/ui/")
+        expect(page.locator("table")).to_contain_text("Every 6 hours")
+        expect(page.locator("table")).to_contain_text("warning")
+        _shoot(page, "syncs")
+
+        page.goto(f"{srv.base}/ui/syncs/{fast}")
+        page.click("button:has-text('Pause')")
+        expect(page.locator(".flash")).to_contain_text("Paused")
+        expect(page.locator("button:has-text('Resume')")).to_be_visible()
+
+        rx.clear_faults()
+        slow = _sync(http, tmp_path, rx, 400)
+        rx.inject(None, times=40, delay=0.4)
+        page.goto(f"{srv.base}/ui/syncs/{slow}")
+        page.click("text=Run now")
+        expect(page.locator("#live")).to_contain_text("running", timeout=20_000)
+        expect(page.locator(".progress-text")).to_contain_text(" of ", timeout=20_000)
+        _shoot(page, "run-live")
+        page.click("text=Cancel run")
+        expect(page.locator(".flash")).to_contain_text("Cancel requested")
+        expect(page.locator("#live")).to_contain_text("cancelled", timeout=30_000)
+        _shoot(page, "run-cancelled")
+        browser.close()
+    assert not [e for e in errors if "Content Security Policy" in e], errors

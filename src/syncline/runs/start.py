@@ -185,10 +185,16 @@ def start_many(
         .values(last_run_id=sa.bindparam("b_run"), updated_at=syncs.c.updated_at),
         [{"b_sync": r["sync_id"], "b_run": r["id"]} for r in started],
     )
-    for r in started:  # transient objects: the queue reads ids only, the session never sees them
-        queue.enqueue(
-            session, SyncRun(id=r["id"], sync_id=r["sync_id"], workspace_id=r["workspace_id"])
-        )
+    # Transient objects: a queue reads their ids only, the session never sees them.
+    runs = [
+        SyncRun(id=r["id"], sync_id=r["sync_id"], workspace_id=r["workspace_id"]) for r in started
+    ]
+    many = getattr(queue, "enqueue_many", None)  # optional: one statement for the batch
+    if many is not None:
+        many(session, runs)
+    else:
+        for run in runs:
+            queue.enqueue(session, run)
     return [str(r["id"]) for r in started]
 
 

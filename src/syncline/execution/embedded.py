@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from syncline.context import AppContext
@@ -52,9 +53,21 @@ class EmbeddedExecutor:
 
     # JobQueue protocol: a run was created; claim it as soon as its transaction commits.
     def enqueue(self, session: Session, run: SyncRun) -> None:
-        self._wake.set()
+        self._wake_after_commit(session)
 
     def enqueue_shard(self, session: Session, shard: RunShard) -> None:
+        self._wake_after_commit(session)
+
+    def _wake_after_commit(self, session: Session) -> None:
+        """Wake the dispatcher once the creating transaction commits: woken before, it finds
+        nothing to claim and sleeps a whole poll interval (the run's ~1 s queue wait)."""
+        key = ("syncline.wake", self.executor_id)
+        if key not in session.info:  # one listener per transaction, however many runs
+            session.info[key] = True
+            event.listen(session, "after_commit", self._on_commit, once=True)
+
+    def _on_commit(self, session: Session) -> None:
+        session.info.pop(("syncline.wake", self.executor_id), None)
         self._wake.set()
 
     def start(self) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 QUEUE = "syncline"
 RUN_TASK = "syncline.run"
 SHARD_TASK = "syncline.shard"
+
+
+FETCH_POLL_SECONDS = 0.5
 
 
 def conninfo(database_url: str) -> str:
@@ -79,6 +83,18 @@ class ProcrastinateQueue:
             lock=sync_lock(run.sync_id),
             connection=_driver_connection(session),
         ).defer(run_id=run.id)
+
+    def enqueue_many(self, session: Session, runs: Sequence[SyncRun]) -> None:
+        """Every run's job in one statement (a scheduler tick starts thousands of runs)."""
+        conn = _driver_connection(session)
+        jobs = [
+            self.app.configure_task(
+                name=RUN_TASK, queue=QUEUE, lock=sync_lock(run.sync_id), connection=conn
+            ).make_new_job(run_id=run.id)
+            for run in runs
+        ]
+        if jobs:
+            self.app.job_manager.batch_defer_jobs(jobs=jobs, connection=conn)
 
     def enqueue_shard(self, session: Session, shard: RunShard) -> None:
         # Shards of one run run side by side; the lock only stops one shard running twice.
@@ -272,6 +288,10 @@ class ProcrastinateWorker:
                         update_heartbeat_interval=settings.heartbeat_interval,
                         stalled_worker_timeout=settings.heartbeat_timeout,
                         delete_jobs="successful",
+                        # New jobs arrive by LISTEN/NOTIFY; polling only catches a job that was
+                        # notified while its sync's lock was still held by the job before it
+                        # (procrastinate's 5 s default made such a trigger wait up to 5 s).
+                        fetch_job_polling_interval=FETCH_POLL_SECONDS,
                         # Running jobs stop at their next batch boundary; wait for that.
                         shutdown_graceful_timeout=24 * 3600.0,
                     )

@@ -8,20 +8,21 @@ missed schedule once on start-up (next_run_at is in the past), not once per miss
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from syncline.context import AppContext
 from syncline.domain.enums import SyncStatus, TriggerMode
-from syncline.domain.schedule import next_fire_time, parse_schedule
-from syncline.runs.start import start_unless_active
+from syncline.domain.schedule import Schedule, next_fire_time, parse_schedule
+from syncline.runs.start import DueStart, start_many
 from syncline.store.tables import Sync, utcnow
 
 log = logging.getLogger(__name__)
@@ -36,44 +37,111 @@ def _lock(session: Session) -> bool:
     return bool(session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(SCHEDULER_LOCK_KEY))))
 
 
-def tick(ctx: AppContext, *, now: datetime | None = None) -> list[str]:
-    """Create runs for every sync whose schedule is due; returns the new run ids."""
+CHUNK = 500  # due syncs per transaction: runs become visible chunk by chunk, locks stay short
+
+
+def tick(ctx: AppContext, *, now: datetime | None = None, chunk_size: int = CHUNK) -> list[str]:
+    """Create runs for every sync whose schedule is due; returns the new run ids.
+
+    Walks the due syncs in id order, ``chunk_size`` per committed transaction, set-based
+    (``runs.start.start_many``): a tick costs a few statements per chunk, not per sync.
+    """
     now = now or utcnow()
     created: list[str] = []
-    with ctx.sessions.begin() as s:
-        if not _lock(s):
-            return []
-        due = s.scalars(
-            sa.select(Sync)
-            .where(
+    schedules: dict[str, tuple[Schedule, datetime | None] | None] = {}
+    after = ""
+    while True:
+        with ctx.sessions.begin() as s:
+            if not _lock(s):
+                return created
+            rows = s.execute(
+                sa.select(
+                    Sync.id, Sync.workspace_id, Sync.schedule, Sync.next_run_at, Sync.execution_mode
+                )
+                .where(
+                    Sync.status == SyncStatus.ACTIVE.value,
+                    Sync.trigger_mode == TriggerMode.SCHEDULED.value,
+                    sa.or_(Sync.next_run_at.is_(None), Sync.next_run_at <= now),
+                    Sync.id > after,
+                )
+                .order_by(Sync.id)
+                .limit(chunk_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                return created
+            after = rows[-1].id
+            moves: list[dict[str, Any]] = []
+            due: list[DueStart] = []
+            for row in rows:
+                parsed = _schedule(schedules, row.id, row.schedule, now)
+                if parsed is None:
+                    continue
+                schedule, following = parsed
+                moves.append({"b_id": row.id, "b_next": following})
+                slot = row.next_run_at
+                if slot is None or not schedule.fires:
+                    continue  # newly scheduled: its first slot is the next one
+                due.append(
+                    DueStart(row.id, row.workspace_id, row.execution_mode, f"schedule:{_iso(slot)}")
+                )
+            if moves:  # consume the slots in the transaction that creates their runs
+                syncs = cast(sa.Table, Sync.__table__)
+                s.connection().execute(
+                    sa.update(syncs)
+                    .where(syncs.c.id == sa.bindparam("b_id"))
+                    .values(next_run_at=sa.bindparam("b_next")),
+                    moves,
+                )
+            created += start_many(s, queue=ctx.queue, due=due, triggered_by="schedule")
+        if len(rows) < chunk_size:
+            return created
+
+
+def _iso(slot: datetime) -> str:
+    """The slot as the ORM column returns it (UTC-aware), so trigger refs stay unchanged."""
+    return (slot if slot.tzinfo else slot.replace(tzinfo=UTC)).isoformat()
+
+
+def _schedule(
+    cache: dict[str, tuple[Schedule, datetime | None] | None],
+    sync_id: str,
+    value: Any,
+    now: datetime,
+) -> tuple[Schedule, datetime | None] | None:
+    """The parsed schedule and its next fire time after ``now``, once per distinct schedule."""
+    if value in (None, ""):
+        return None
+    key = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    if key not in cache:
+        try:
+            schedule = parse_schedule(value)
+        except ValueError:
+            cache[key] = None
+        else:
+            cache[key] = (schedule, next_fire_time(schedule, now))
+    if cache[key] is None:
+        log.warning("sync %s has an invalid schedule %r", sync_id, value)
+    return cache[key]
+
+
+def seconds_to_next_due(ctx: AppContext, *, now: datetime | None = None) -> float | None:
+    """Seconds until the earliest scheduled slot (None: nothing scheduled), so the loop
+    wakes on the slot boundary instead of up to a whole interval after it."""
+    now = now or utcnow()
+    with ctx.sessions() as s:
+        first = s.scalar(
+            sa.select(sa.func.min(Sync.next_run_at)).where(
                 Sync.status == SyncStatus.ACTIVE.value,
                 Sync.trigger_mode == TriggerMode.SCHEDULED.value,
-                sa.or_(Sync.next_run_at.is_(None), Sync.next_run_at <= now),
+                Sync.next_run_at > now,  # a past one is locked elsewhere or unparseable
             )
-            .with_for_update(skip_locked=True)
-        ).all()
-        for sync in due:
-            if sync.schedule in (None, ""):
-                continue
-            try:
-                schedule = parse_schedule(sync.schedule)
-            except ValueError:
-                log.warning("sync %s has an invalid schedule %r", sync.id, sync.schedule)
-                continue
-            slot = sync.next_run_at
-            sync.next_run_at = next_fire_time(schedule, now)
-            if slot is None or not schedule.fires:
-                continue  # newly scheduled: its first slot is the next one
-            run, new = start_unless_active(
-                s,
-                queue=ctx.queue,
-                sync=sync,
-                triggered_by="schedule",
-                trigger_ref=f"schedule:{slot.isoformat()}",
-            )
-            if new and run is not None:
-                created.append(run.id)
-    return created
+        )
+    if first is None:
+        return None
+    if first.tzinfo is None:
+        first = first.replace(tzinfo=UTC)
+    return (first - now).total_seconds()
 
 
 @contextmanager
@@ -84,11 +152,15 @@ def scheduler_loop(ctx: AppContext, *, interval: float | None = None) -> Iterato
 
     def loop() -> None:
         while True:
+            wait = every
             try:
                 tick(ctx)
+                due_in = seconds_to_next_due(ctx)
+                if due_in is not None:
+                    wait = min(every, max(due_in, 0.0) + 0.005)  # just past the boundary
             except Exception:
                 log.exception("scheduler tick failed")
-            if stop.wait(every):
+            if stop.wait(wait):
                 return
 
     thread = threading.Thread(target=loop, name="syncline-scheduler", daemon=True)

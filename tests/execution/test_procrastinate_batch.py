@@ -1,0 +1,71 @@
+"""Scheduled runs on procrastinate: every run created by a tick gets exactly one job with its
+own sync lock (deferred as one batch), and an idle worker picks a trigger up at once
+(procrastinate's LISTEN/NOTIFY, not its polling interval)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from syncline.execution.procrastinate import ProcrastinateWorker
+from syncline.scheduler.tick import tick
+from syncline.services.runs import trigger_run
+from syncline.store.tables import SyncRun
+from tests.engine.conftest import Harness
+from tests.execution.test_procrastinate import _jobs, _sync, _wait
+
+T0 = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
+
+
+def test_tick_defers_one_job_per_run(pg_harness: Harness, pg_database: str) -> None:
+    h = pg_harness
+    ids = [
+        _sync(h, pg_database, f"b{i}", 1, schedule="* * * * *", trigger_mode="scheduled")
+        for i in range(4)
+    ]
+    tick(h.ctx, now=T0)
+    created = tick(h.ctx, now=T0 + timedelta(minutes=1), chunk_size=3)
+    assert len(created) == 4
+    with h.ctx.sessions() as s:
+        runs = {r.id: r.sync_id for r in s.scalars(sa.select(SyncRun))}
+    jobs = _jobs(pg_database)
+    assert sorted((j[1], j[3]["run_id"]) for j in jobs) == sorted(
+        (f"sync:{runs[r]}", r) for r in created
+    )
+    assert set(runs.values()) == set(ids)
+
+
+def test_idle_worker_starts_a_trigger_at_once(pg_harness: Harness, pg_database: str) -> None:
+    h = pg_harness
+    sync_id = _sync(h, pg_database, "notify_t", 5)
+    worker = ProcrastinateWorker(h.ctx, concurrency=1)
+    worker.start()
+    try:
+        time.sleep(1.0)  # idle, listening
+        latencies = []
+        for _ in range(2):
+            t0 = time.monotonic()
+            with h.ctx.sessions() as s:
+                run, _ = trigger_run(
+                    s,
+                    queue=h.ctx.queue,
+                    workspace_id=h.workspace_id,
+                    sync_id=sync_id,
+                    triggered_by="t",
+                )
+            while True:
+                with h.ctx.sessions() as s:
+                    stored = s.get(SyncRun, run.id)
+                    assert stored is not None
+                if stored.status != "pending" or time.monotonic() - t0 > 10:
+                    break
+                time.sleep(0.005)
+            latencies.append(time.monotonic() - t0)
+            assert _wait(h, run.id).status == "completed"
+            while _jobs(pg_database) and time.monotonic() - t0 < 10:
+                time.sleep(0.01)  # its job ends (and frees the sync's lock) just after the run
+    finally:
+        worker.stop()
+    assert max(latencies) < 0.5, latencies

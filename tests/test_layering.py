@@ -38,7 +38,8 @@ ALLOWED: dict[str, set[str]] = {
     "context": BASE | {"runs", "security", "settings", "store"},
     "settings": set(),
     "bootstrap": BASE
-    | {"context", "settings", "store", "security", "runs", "execution", "scheduler", "services"},
+    | {"context", "settings", "store", "security", "runs", "execution", "scheduler", "services"}
+    | {"alerts"},
 }
 ENTRY_POINTS = {"api", "ui", "cli", "config"}
 ENTRY_MAY_NOT = {"emulators"}  # entry points may import anything else (the demo may, see below)

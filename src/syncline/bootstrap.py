@@ -10,7 +10,10 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
+from syncline.alerts.rules import on_run_transition
+from syncline.alerts.worker import alert_loop
 from syncline.context import AppContext
+from syncline.runs import hooks as run_hooks
 from syncline.security.keys import load_keys
 from syncline.security.redact import install_log_redaction
 from syncline.security.secrets import SecretBox
@@ -25,6 +28,7 @@ def build_context(settings: Settings) -> AppContext:
     install_log_redaction()
     settings.ensure_data_dir()
     configure_connectors(settings)
+    run_hooks.register(on_run_transition)  # alert rules, in the transaction that ends a run
     engine = make_engine(settings.resolved_database_url())
     ring = load_keys(settings.secret_key, settings.data_dir, settings.secret_key_file)
     ctx = AppContext(
@@ -79,7 +83,7 @@ def run_executor(ctx: AppContext) -> Iterator[None]:
 
 
 def executor_hooks(ctx: AppContext) -> list[Hook]:
-    """The hooks for an all-in-one process: workers and the scheduler."""
+    """The hooks for an all-in-one process: workers, the scheduler and alert delivery."""
     from syncline.scheduler.tick import scheduler_loop
 
-    return [run_executor, scheduler_loop]
+    return [run_executor, scheduler_loop, alert_loop]

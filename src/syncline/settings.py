@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     network_allow_private: bool = True
     # The directory file destinations write in (default <data_dir>/files; docs/security.md).
     file_root: Path | None = None
+    # Alerts (docs/alerts.md): links in messages start here; the delivery loop's period.
+    public_url: str = "http://127.0.0.1:8000"
+    alert_interval: float = Field(default=5.0, gt=0)
 
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL of the metadata store (SQLite in ``data_dir`` by default)."""

@@ -30,6 +30,8 @@ def expected_role(method: str, path: str) -> str:
     last = path.rstrip("/").rsplit("/", 1)[-1]
     if last in ("trigger", "cancel", "retry", "check", "preview", "dry-run"):
         return "operator"
+    if path.endswith("/alert-channels/{channelId}/test"):
+        return "operator"
     if path == "/api/v1/workspaces/{id}" or "/tokens" in path:
         return "admin"
     return "editor"

@@ -19,6 +19,7 @@ from syncline.api import compat
 from syncline.api.edge import BodyLimitMiddleware, SecurityHeadersMiddleware
 from syncline.api.errors import install_error_handlers
 from syncline.api.routes import (
+    alerts,
     catalog,
     destinations,
     health,
@@ -99,6 +100,7 @@ def create_app(ctx: AppContext, *, lifespan_hooks: Sequence[LifespanHook] = ()) 
     app.include_router(health.router)
     for module in (workspaces, sources, models, destinations, syncs, runs, catalog):
         app.include_router(module.router)
+    app.include_router(alerts.router)
     app.include_router(compat.router)
     install_ui(app)
     # Added last = outermost: the headers also reach the limit middleware's own answers.

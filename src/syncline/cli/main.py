@@ -197,10 +197,11 @@ def worker(
     with conditional updates. Either way a run executes on exactly one worker, and heartbeats
     let the others notice a dead worker and resume its run.
     """
+    from syncline.alerts.worker import alert_loop
     from syncline.bootstrap import make_executor
 
     _setup_logging(log_level)
-    with _context() as ctx:
+    with _context() as ctx, alert_loop(ctx):  # alert checks and delivery beside the runs
         executor = make_executor(ctx, workers=concurrency)
         executor.start()
         backend = ctx.settings.resolved_backend()

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.domain.enums import RunStatus
 from syncline.domain.runs import Kind, RunOutcome, TransitionRefused, check_transition
+from syncline.runs import hooks
 from syncline.store.tables import RunShard, SyncRun, utcnow
 
 __all__ = [
@@ -91,6 +92,8 @@ def transition(
     done = changed(session, stmt)
     if done:
         log.debug("%s %s: %s -> %s", kind, row_id, from_status.value, to_status.value)
+        if table is SyncRun:
+            hooks.fire(session, row_id, from_status, to_status)
     return done
 
 

@@ -33,6 +33,7 @@ RULES: tuple[tuple[frozenset[str] | None, re.Pattern[str], Role], ...] = (
     (READ_METHODS, re.compile(r".*"), Role.VIEWER),
     (frozenset({"POST"}), re.compile(r"/(trigger|cancel|retry)$"), Role.OPERATOR),
     (frozenset({"POST"}), re.compile(r"/(check|preview|dry-run|dry_run)$"), Role.OPERATOR),
+    (frozenset({"POST"}), re.compile(r"/alert-channels/\{channelId\}/test$"), Role.OPERATOR),
     (None, re.compile(r"^/api/v1/workspaces/\{id\}$"), Role.ADMIN),
 )
 

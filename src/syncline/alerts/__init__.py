@@ -1,0 +1,1 @@
+"""Alerts: rules judged on run outcomes, an outbox, channels and the delivery loop."""

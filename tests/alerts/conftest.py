@@ -15,7 +15,8 @@ from syncline.alerts import service
 from syncline.domain.enums import ResultClass, RunStatus
 from syncline.domain.runs import RunOutcome
 from syncline.runs.lifecycle import claim_run, finish_run
-from syncline.store.tables import AlertEvent, SyncRun
+from syncline.store.alert_tables import AlertEvent
+from syncline.store.tables import SyncRun
 from tests.engine.conftest import Harness, harness  # noqa: F401  (shared fixture)
 
 

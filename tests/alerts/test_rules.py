@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from syncline.alerts.worker import deliver_pending, run_checks
 from syncline.domain.enums import RunStatus
 from syncline.runs.transitions import end
-from syncline.store.tables import AlertEvent, SyncRun, utcnow
+from syncline.store.alert_tables import AlertEvent
+from syncline.store.tables import SyncRun, utcnow
 from tests.alerts.conftest import (
     Receiver,
     add_channel,

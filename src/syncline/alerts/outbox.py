@@ -11,7 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from syncline.store.tables import AlertChannel, AlertEvent, AlertState, Sync, SyncRun, utcnow
+from syncline.store.alert_tables import AlertChannel, AlertEvent, AlertState
+from syncline.store.tables import Sync, SyncRun, utcnow
 
 __all__ = ["clear", "is_active", "raise_alert", "write_events"]
 

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from syncline.alerts.channels import SECRET_FIELDS, Alert, check_config
 from syncline.alerts.worker import send_with_retry
 from syncline.security.secrets import MASK, SecretBox, mask_config
-from syncline.store.tables import AlertChannel, AlertEvent, new_id, utcnow
+from syncline.store.alert_tables import AlertChannel, AlertEvent
+from syncline.store.tables import new_id, utcnow
 
 __all__ = [
     "ChannelNotFound",

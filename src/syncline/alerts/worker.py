@@ -21,7 +21,8 @@ from tenacity import Retrying, stop_after_attempt, wait_exponential
 from syncline.alerts.channels import Alert, send
 from syncline.alerts.watch import check_freshness, check_running
 from syncline.context import AppContext
-from syncline.store.tables import AlertChannel, AlertEvent, utcnow
+from syncline.store.alert_tables import AlertChannel, AlertEvent
+from syncline.store.tables import utcnow
 
 __all__ = ["MAX_ATTEMPTS", "alert_loop", "deliver_pending", "run_checks", "to_alert"]
 

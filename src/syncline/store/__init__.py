@@ -1,0 +1,3 @@
+"""The metadata store: tables, migrations, sessions."""
+
+from syncline.store import alert_tables as alert_tables  # registers the alert tables

@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from syncline.alerts import service
 from syncline.api.deps import CtxDep, SessionDep, WorkspaceDep
 from syncline.api.pagination import PAGE_HEADERS, PageDesc, set_page_headers
-from syncline.api.schemas.common import SCOPED, DeletedOut, errors
+from syncline.api.schemas.common import SCOPED, DeletedOut
 from syncline.services.common import paginate
 from syncline.services.errors import NotFoundError
-from syncline.store.tables import AlertChannel, AlertEvent
+from syncline.store.alert_tables import AlertChannel, AlertEvent
 
 router = APIRouter(prefix="/api/v1/workspaces/{id}", tags=["alerts"], responses=SCOPED)
 
@@ -118,7 +118,6 @@ def list_channels(workspace: WorkspaceDep, session: SessionDep) -> list[ChannelO
     summary="Create an alert channel",
     status_code=status.HTTP_201_CREATED,
     response_model=ChannelOut,
-    responses=errors(422),
 )
 def create_channel(
     workspace: WorkspaceDep, session: SessionDep, ctx: CtxDep, body: ChannelCreate
@@ -170,14 +169,12 @@ router.put(
     "/alert-channels/{channelId}",
     summary="Update an alert channel",
     response_model=ChannelOut,
-    responses=errors(422),
     description="Change the fields sent; in ``config``, ``********`` keeps a stored secret.",
 )(_update)
 router.patch(
     "/alert-channels/{channelId}",
     summary="Patch an alert channel",
     response_model=ChannelOut,
-    responses=errors(422),
     operation_id="patch_alert_channel",
     description="Like PUT: only the fields sent change.",
 )(_update)

@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from syncline.connectors._netguard_http import guarded_client, validate_url
 from syncline.connectors.destinations.webhook.payload import signature
+from syncline.domain.secrets import OptionalSecret, Secret, SecretUrl
 
-__all__ = ["CONFIGS", "SECRET_FIELDS", "Alert", "ChannelType", "check_config", "send"]
+__all__ = ["CONFIGS", "Alert", "ChannelType", "check_config", "send"]
 
 ChannelType = Literal["webhook", "slack", "email"]
 TIMEOUT = 10.0
@@ -26,14 +27,14 @@ TIMEOUT = 10.0
 
 class WebhookConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(min_length=1, max_length=2048)
-    hmac_secret: str | None = None
+    url: SecretUrl = Field(min_length=1, max_length=2048)
+    hmac_secret: OptionalSecret = None
     signature_header: str = "X-Syncline-Signature"
 
 
 class SlackConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(min_length=1, max_length=2048, description="Incoming webhook URL (secret)")
+    url: Secret = Field(min_length=1, max_length=2048, description="Incoming webhook URL (secret)")
 
 
 class EmailConfig(BaseModel):
@@ -43,7 +44,7 @@ class EmailConfig(BaseModel):
     from_address: str = Field(min_length=3, max_length=255)
     to: list[str] = Field(min_length=1, max_length=50)
     username: str | None = None
-    password: str | None = None
+    password: OptionalSecret = None
     starttls: bool = False
 
 
@@ -52,8 +53,6 @@ CONFIGS: dict[str, type[BaseModel]] = {
     "slack": SlackConfig,
     "email": EmailConfig,
 }
-# Keys whose name does not say "secret" but whose value is one (a Slack URL is its key).
-SECRET_FIELDS: dict[str, frozenset[str]] = {"slack": frozenset({"url"})}
 
 
 class Alert(BaseModel):
@@ -78,7 +77,7 @@ def check_config(type: str, config: dict[str, Any]) -> dict[str, Any]:
     if cls is None:
         raise ValueError(f"unknown channel type {type!r}: one of webhook, slack, email")
     model = cls.model_validate(config)
-    if isinstance(model, WebhookConfig | SlackConfig) and not model.url.startswith("enc:"):
+    if isinstance(model, WebhookConfig | SlackConfig):
         validate_url(model.url, saving=True)
     return model.model_dump(exclude_none=True)
 

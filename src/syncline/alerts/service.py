@@ -11,9 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from syncline.alerts.channels import SECRET_FIELDS, Alert, check_config
+from syncline.alerts.channels import CONFIGS, Alert, check_config
 from syncline.alerts.worker import send_with_retry
-from syncline.security.secrets import MASK, SecretBox, mask_config
+from syncline.security.secrets import SecretBox, mask_config, secret_spec, still_masked
 from syncline.store.alert_tables import AlertChannel, AlertEvent
 from syncline.store.tables import new_id, utcnow
 
@@ -34,28 +34,23 @@ class ChannelNotFound(LookupError):
     """No such channel in the workspace."""
 
 
-def _seal(box: SecretBox, type: str, config: dict[str, Any], previous: dict[str, Any]) -> Any:
-    sealed = box.encrypt_config(config, previous)
-    for name in SECRET_FIELDS.get(type, frozenset()):
-        if name in sealed:  # wrap under a secret-named key to reuse the box's rules
-            sealed[name] = box.encrypt_config(
-                {"token": sealed[name]}, {"token": previous.get(name)}
-            )["token"]
-    return sealed
-
-
 def masked(channel: AlertChannel) -> dict[str, Any]:
-    """The config as answers show it."""
-    out = mask_config(channel.config)
-    for name in SECRET_FIELDS.get(channel.type, frozenset()):
-        if out.get(name) is not None:
-            out[name] = MASK
-    return out
+    """The config as answers show it (from the stored form: nothing is decrypted)."""
+    return mask_config(channel.config)
 
 
 def _validated(box: SecretBox, type: str, config: dict[str, Any], previous: dict[str, Any]) -> Any:
-    sealed = _seal(box, type, config, previous if type else {})
-    check_config(type, box.decrypt_config(sealed))  # validate the clear values
+    """Seal the secrets the config model marks, after checking the values in clear."""
+    cls = CONFIGS.get(type)
+    if cls is None:
+        raise ValueError(f"unknown channel type {type!r}: one of webhook, slack, email")
+    spec = secret_spec(cls)
+    sealed = box.encrypt_config(config, previous, spec=spec)
+    clear = box.decrypt_config(sealed)
+    left = still_masked(clear, spec)
+    if left:
+        raise ValueError(f"config.{'.'.join(left)}: send the secret (nothing stored to keep)")
+    check_config(type, clear)
     return sealed
 
 

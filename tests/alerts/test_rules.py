@@ -184,3 +184,19 @@ def test_rule_channel_ids_pick_channels(harness: Harness, receiver: Receiver) ->
     sync_id = make_sync(h, [{"type": FAIL, "channel_ids": [other]}])
     one_run(h, sync_id, failed=True)
     assert [e.channel_id for e in events(h)] == [other]
+
+
+def test_a_broken_rule_never_fails_the_run(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness
+    sync_id = make_sync(h, [{"type": FAIL}])
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("rule bug")
+
+    monkeypatch.setattr("syncline.alerts.rules.evaluate_end", broken)
+    run_id = one_run(h, sync_id, failed=True)
+    with h.ctx.sessions() as s:
+        assert s.get(SyncRun, run_id).status == "failed"  # type: ignore[union-attr]
+    assert events(h) == []

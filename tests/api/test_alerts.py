@@ -45,6 +45,11 @@ def test_channel_crud_masks_and_keeps_secrets(ctx: AppContext, tenant: Tenant) -
     assert slack["config"]["url"] == "********"
     bad = tenant.post("/alert-channels", json={"name": "x", "type": "email", "config": {}})
     assert bad.status_code == 422
+    assert {tuple(e["loc"])[:3] for e in bad.json()["detail"]} == {
+        ("body", "config", "host"),
+        ("body", "config", "from_address"),
+        ("body", "config", "to"),
+    }
     assert tenant.delete(f"/alert-channels/{cid}").status_code == 200
     assert tenant.get(f"/alert-channels/{cid}").status_code == 404
 

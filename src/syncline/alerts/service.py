@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pydantic
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from syncline.alerts.channels import CONFIGS, Alert, check_config
 from syncline.alerts.worker import send_with_retry
+from syncline.domain.validation import ErrorDetail, ValidationError
 from syncline.security.secrets import SecretBox, mask_config, secret_spec, still_masked
 from syncline.store.alert_tables import AlertChannel, AlertEvent
 from syncline.store.tables import new_id, utcnow
@@ -43,14 +45,22 @@ def _validated(box: SecretBox, type: str, config: dict[str, Any], previous: dict
     """Seal the secrets the config model marks, after checking the values in clear."""
     cls = CONFIGS.get(type)
     if cls is None:
-        raise ValueError(f"unknown channel type {type!r}: one of webhook, slack, email")
+        raise ValidationError.at(("body", "type"), "one of webhook, slack, email", "enum")
     spec = secret_spec(cls)
     sealed = box.encrypt_config(config, previous, spec=spec)
     clear = box.decrypt_config(sealed)
     left = still_masked(clear, spec)
     if left:
-        raise ValueError(f"config.{'.'.join(left)}: send the secret (nothing stored to keep)")
-    check_config(type, clear)
+        raise ValidationError.at(("body", "config", *left), "send the secret: none is stored")
+    try:
+        check_config(type, clear)
+    except pydantic.ValidationError as exc:  # the errors, never the input (it holds secrets)
+        details = [
+            ErrorDetail(("body", "config", *e["loc"]), e["msg"], e["type"]) for e in exc.errors()
+        ]
+        raise ValidationError(details) from None
+    except ValueError as exc:
+        raise ValidationError.at(("body", "config"), str(exc)) from None
     return sealed
 
 

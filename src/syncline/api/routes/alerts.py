@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncline.alerts import service
@@ -123,12 +123,9 @@ def create_channel(
     workspace: WorkspaceDep, session: SessionDep, ctx: CtxDep, body: ChannelCreate
 ) -> ChannelOut:
     """A JSON webhook (HMAC-signed), a Slack incoming webhook or an SMTP email channel."""
-    try:
-        row = service.create_channel(
-            session, ctx.secrets, workspace.id, body.name, body.type, body.config
-        )
-    except ValueError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+    row = service.create_channel(
+        session, ctx.secrets, workspace.id, body.name, body.type, body.config
+    )
     return ChannelOut.of(row)
 
 
@@ -150,18 +147,15 @@ def _update(
     body: ChannelUpdate,
 ) -> ChannelOut:
     _channel(session, workspace.id, channel_id)
-    try:
-        row = service.update_channel(
-            session,
-            ctx.secrets,
-            workspace.id,
-            str(channel_id),
-            name=body.name,
-            type=body.type,
-            config=body.config,
-        )
-    except ValueError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+    row = service.update_channel(
+        session,
+        ctx.secrets,
+        workspace.id,
+        str(channel_id),
+        name=body.name,
+        type=body.type,
+        config=body.config,
+    )
     return ChannelOut.of(row)
 
 

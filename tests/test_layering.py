@@ -29,17 +29,20 @@ ALLOWED: dict[str, set[str]] = {
     "engine": BASE | {"connectors", "store"},
     "emulators": BASE | {"connectors"},
     "execution": BASE
-    | {"connectors", "store", "runs", "engine", "security", "context", "settings"},
-    "scheduler": BASE | {"store", "runs", "context", "settings"},
+    | {"connectors", "store", "runs", "engine", "security", "context", "settings"}
+    | {"observability"},
+    "observability": BASE | {"store", "runs", "settings"},
+    "scheduler": BASE | {"store", "runs", "context", "settings", "observability"},
     "services": BASE
     | {"connectors", "store", "runs", "engine", "execution", "scheduler", "security"}
-    | {"context", "settings"},
-    "alerts": BASE | {"connectors", "store", "runs", "security", "context", "settings"},
+    | {"context", "settings", "observability"},
+    "alerts": BASE
+    | {"connectors", "store", "runs", "security", "context", "settings", "observability"},
     "context": BASE | {"runs", "security", "settings", "store"},
     "settings": set(),
     "bootstrap": BASE
     | {"context", "settings", "store", "security", "runs", "execution", "scheduler", "services"}
-    | {"alerts"},
+    | {"alerts", "observability"},
 }
 ENTRY_POINTS = {"api", "ui", "cli", "config"}
 ENTRY_MAY_NOT = {"emulators"}  # entry points may import anything else (the demo may, see below)

@@ -13,6 +13,7 @@ from typing import Protocol
 from syncline.alerts.rules import on_run_transition
 from syncline.alerts.worker import alert_loop
 from syncline.context import AppContext
+from syncline.observability.metrics import install as install_metrics
 from syncline.runs import hooks as run_hooks
 from syncline.security.keys import load_keys
 from syncline.security.redact import install_log_redaction
@@ -29,6 +30,7 @@ def build_context(settings: Settings) -> AppContext:
     settings.ensure_data_dir()
     configure_connectors(settings)
     run_hooks.register(on_run_transition)  # alert rules, in the transaction that ends a run
+    install_metrics()
     engine = make_engine(settings.resolved_database_url())
     ring = load_keys(settings.secret_key, settings.data_dir, settings.secret_key_file)
     ctx = AppContext(

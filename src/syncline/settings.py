@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     # The API edge (docs/security.md): request size and shape, rate limits, dashboard sessions.
     max_body_bytes: int = 1_048_576
     max_json_depth: int = 32
+    # /metrics: None serves it without auth (scrape from a private network); set, a scraper
+    # sends ``Authorization: Bearer <metrics_token>``.
+    metrics_token: str | None = None
     rate_limit_enabled: bool = True
     rate_limit_per_token: str = "1200/minute"
     rate_limit_per_ip: str = "2400/minute"

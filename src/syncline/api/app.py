@@ -23,6 +23,7 @@ from syncline.api.routes import (
     catalog,
     destinations,
     health,
+    metrics,
     models,
     runs,
     sources,
@@ -98,6 +99,7 @@ def create_app(ctx: AppContext, *, lifespan_hooks: Sequence[LifespanHook] = ()) 
     app.state.ctx = ctx
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     for module in (workspaces, sources, models, destinations, syncs, runs, catalog):
         app.include_router(module.router)
     app.include_router(alerts.router)

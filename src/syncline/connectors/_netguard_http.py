@@ -22,6 +22,7 @@ import anyio.to_thread
 import httpcore
 import httpx
 
+from syncline.connectors._metrics import AsyncMeasuredTransport, MeasuredTransport
 from syncline.connectors._netguard import (
     NetworkPolicy,
     check_at_save,
@@ -180,14 +181,18 @@ def guarded_client(
     policy: NetworkPolicy | None = None,
     limits: httpx.Limits = _LIMITS,
     verify: ssl.SSLContext | bool = True,
+    destination_type: str | None = None,
     **kwargs: Any,
 ) -> httpx.Client:
     """An ``httpx.Client`` whose connections the guard checks (``kwargs`` go to the client).
 
-    ``policy`` None follows the process's policy at each connection.
+    ``policy`` None follows the process's policy at each connection; ``destination_type``
+    set measures every request (``connectors/_metrics.py``).
     """
     kwargs.setdefault("follow_redirects", False)
-    transport = GuardedTransport(policy=policy, verify=verify, limits=limits)
+    transport: httpx.BaseTransport = GuardedTransport(policy=policy, verify=verify, limits=limits)
+    if destination_type:
+        transport = MeasuredTransport(transport, destination_type)
     return httpx.Client(transport=transport, trust_env=False, **kwargs)
 
 
@@ -196,11 +201,16 @@ def guarded_async_client(
     policy: NetworkPolicy | None = None,
     limits: httpx.Limits = _LIMITS,
     verify: ssl.SSLContext | bool = True,
+    destination_type: str | None = None,
     **kwargs: Any,
 ) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` whose connections the guard checks; see :func:`guarded_client`."""
     kwargs.setdefault("follow_redirects", False)
-    transport = AsyncGuardedTransport(policy=policy, verify=verify, limits=limits)
+    transport: httpx.AsyncBaseTransport = AsyncGuardedTransport(
+        policy=policy, verify=verify, limits=limits
+    )
+    if destination_type:
+        transport = AsyncMeasuredTransport(transport, destination_type)
     return httpx.AsyncClient(transport=transport, trust_env=False, **kwargs)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from syncline.context import AppContext
 from syncline.domain.enums import SyncStatus, TriggerMode
 from syncline.domain.schedule import Schedule, next_fire_time, parse_schedule
+from syncline.observability.metrics import scheduler_lag
 from syncline.runs.start import DueStart, start_many
 from syncline.store.tables import Sync, utcnow
 
@@ -85,6 +86,7 @@ def tick(ctx: AppContext, *, now: datetime | None = None, chunk_size: int = CHUN
                 due.append(
                     DueStart(row.id, row.workspace_id, row.execution_mode, f"schedule:{_iso(slot)}")
                 )
+                scheduler_lag(slot if slot.tzinfo else slot.replace(tzinfo=UTC), now)
             if moves:  # consume the slots in the transaction that creates their runs
                 syncs = cast(sa.Table, Sync.__table__)
                 s.connection().execute(

@@ -57,7 +57,11 @@ class HubSpotClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = guarded_client(timeout=timeout, headers={"Authorization": f"Bearer {token}"})
+        self._http = guarded_client(
+            timeout=timeout,
+            destination_type="hubspot",
+            headers={"Authorization": f"Bearer {token}"},
+        )
         self._max_wait = max_wait
         self._sleep = sleep
         self._resume_at = 0.0

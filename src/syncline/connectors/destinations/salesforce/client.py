@@ -79,7 +79,7 @@ class SalesforceClient:
         self._version = api_version if api_version.startswith("v") else f"v{api_version}"
         self._credentials = credentials
         # Every connection (token endpoint, the instance_url it returns) is guarded.
-        self._http = guarded_client(timeout=timeout)
+        self._http = guarded_client(timeout=timeout, destination_type="salesforce")
         self._token: str | None = None
         self.base_url: str = self._instance_url or self._login_url
         self.token_requests = 0

@@ -152,6 +152,7 @@ class Sender:
                 timeout=httpx.Timeout(p.timeout_seconds),
                 limits=httpx.Limits(max_connections=p.concurrency),
                 follow_redirects=False,
+                destination_type="webhook",
             )
             if p.requests_per_second:
                 # One slot refilled every 1/rps seconds: requests are evenly spaced, so no

@@ -1,0 +1,1 @@
+"""Metrics and structured logs: what operators watch (docs/operations.md)."""

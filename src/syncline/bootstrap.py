@@ -19,6 +19,7 @@ from syncline.security.keys import load_keys
 from syncline.security.redact import install_log_redaction
 from syncline.security.secrets import SecretBox
 from syncline.security.tokens import load_or_create_pepper
+from syncline.services.audit import install as install_audit
 from syncline.services.connector_policy import configure_connectors
 from syncline.settings import Settings
 from syncline.store.db import make_engine, make_sessionmaker
@@ -31,6 +32,7 @@ def build_context(settings: Settings) -> AppContext:
     configure_connectors(settings)
     run_hooks.register(on_run_transition)  # alert rules, in the transaction that ends a run
     install_metrics()
+    install_audit()
     engine = make_engine(settings.resolved_database_url())
     ring = load_keys(settings.secret_key, settings.data_dir, settings.secret_key_file)
     ctx = AppContext(

@@ -26,7 +26,7 @@ PUBLIC = {("GET", "/healthz")}
 def expected_role(method: str, path: str) -> str:
     """The policy, written out independently of the implementation's table."""
     if method == "GET":
-        return "viewer"
+        return "editor" if path.endswith("/audit-events") else "viewer"
     last = path.rstrip("/").rsplit("/", 1)[-1]
     if last in ("trigger", "cancel", "retry", "check", "preview", "dry-run"):
         return "operator"

@@ -25,6 +25,7 @@ from syncline.api.routes import (
     health,
     metrics,
     models,
+    observability,
     runs,
     sources,
     syncs,
@@ -100,7 +101,7 @@ def create_app(ctx: AppContext, *, lifespan_hooks: Sequence[LifespanHook] = ()) 
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    for module in (workspaces, sources, models, destinations, syncs, runs, catalog):
+    for module in (workspaces, sources, models, destinations, syncs, runs, catalog, observability):
         app.include_router(module.router)
     app.include_router(alerts.router)
     app.include_router(compat.router)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from syncline.api.ratelimit import client_ip, rate_limits
 from syncline.context import AppContext
 from syncline.security.roles import allows, required_role
+from syncline.services.audit import set_session_actor
 from syncline.services.workspaces import authenticate
 from syncline.store.tables import ApiToken, Workspace
 
@@ -110,6 +111,7 @@ def authenticate_request(
         raise _unauthorized("Invalid or revoked API token")
     limits.hit_token(token.id)
     enforce_role(request, token.role)
+    set_session_actor(session, token)  # audit events name this token
     return token
 
 

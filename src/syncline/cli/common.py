@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,10 +10,9 @@ from syncline.settings import Settings, get_settings
 
 
 def _setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from syncline.observability.logs import configure_logging
+
+    configure_logging(level)  # JSON lines (structlog), docs/operations.md
     from syncline.security.redact import install_log_redaction
 
     install_log_redaction()
@@ -33,3 +31,14 @@ def _context(settings: Settings | None = None) -> Iterator[AppContext]:
         yield ctx
     finally:
         ctx.dispose()
+
+
+@contextmanager
+def _as_cli_user() -> Iterator[None]:
+    """Audit events of a local command name the OS user (no token is involved)."""
+    import getpass
+
+    from syncline.services.audit import Actor, acting_as
+
+    with acting_as(Actor(None, f"cli ({getpass.getuser()})", "cli")):
+        yield

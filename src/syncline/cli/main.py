@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from syncline.cli.common import _context, _setup_logging
+from syncline.cli.common import _as_cli_user, _context, _setup_logging
 from syncline.cli.config import apply_command, config_app, dbt_app, plan_command
 from syncline.cli.remote import run_app, sync_app
 from syncline.cli.secrets import secrets_app
@@ -62,7 +62,7 @@ def workspace_create(name: str, as_json: JsonOpt = False) -> None:
     """Create a workspace and its first API token (shown once, stored hashed)."""
     from syncline.services.workspaces import create_workspace
 
-    with _context() as ctx, ctx.sessions.begin() as s:
+    with _as_cli_user(), _context() as ctx, ctx.sessions.begin() as s:
         ws, token = create_workspace(s, name=name, pepper=ctx.token_pepper)
         out = {"id": ws.id, "name": ws.name, "token": token}
     if as_json:
@@ -105,7 +105,7 @@ def token_create(
     from syncline.services.errors import NotFoundError
     from syncline.services.workspaces import create_token
 
-    with _context() as ctx:
+    with _as_cli_user(), _context() as ctx:
         try:
             with ctx.sessions.begin() as s:
                 tok, plain = create_token(
@@ -135,7 +135,7 @@ def token_revoke(token_id: str) -> None:
     from syncline.services.errors import NotFoundError
     from syncline.services.workspaces import revoke_token
 
-    with _context() as ctx:
+    with _as_cli_user(), _context() as ctx:
         try:
             with ctx.sessions.begin() as s:
                 revoke_token(s, token_id=token_id)

@@ -8,6 +8,7 @@ the plan is always computed against the store as it is.
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from syncline.config.state import read_state
 from syncline.context import AppContext
 from syncline.domain.validation import ValidationError
 from syncline.services import destinations, models, sources, syncs
+from syncline.services.audit import Actor, acting_as
 from syncline.services.errors import ConflictError, NotFoundError, UpstreamError
 from syncline.services.sync_spec import SyncPatch, SyncSpec
 
@@ -238,7 +240,8 @@ def apply_plan(ctx: AppContext, plan: Plan) -> list[Action]:
             every problem the service found, with the field it is about.
     """
     done: list[Action] = []
-    with ctx.sessions() as session:
+    actor = Actor(None, f"config apply ({getpass.getuser()})", "config")
+    with acting_as(actor), ctx.sessions() as session:
         applier = _Applier(ctx, session, plan.workspace_id)
         for action in plan.actions:
             if action.op not in CHANGES:

@@ -25,6 +25,7 @@ from syncline.engine.commit import compact_if_due
 from syncline.engine.diff import Differ, open_duckdb
 from syncline.engine.ports import ExecutionLost, WorkerStopping
 from syncline.execution.engine_env import run_engine, snapshot_store
+from syncline.observability.logs import bind_run
 from syncline.runs.lifecycle import finish_run, heartbeat, release_run, still_owned
 from syncline.runs.reap import reap_stale_runs, reap_stale_shards
 from syncline.runs.shards import (
@@ -117,6 +118,13 @@ def execute_claimed_run(
 
     A fan-out run is only split here: its shards are queued and executed separately.
     """
+    with bind_run(ctx.sessions, run_id):
+        _execute_claimed_run(ctx, run_id, executor_id=executor_id, should_stop=should_stop)
+
+
+def _execute_claimed_run(
+    ctx: AppContext, run_id: str, *, executor_id: str, should_stop: Callable[[], bool]
+) -> None:
     try:
         if start_fan_out(ctx.sessions, ctx.queue, run_id, executor_id=executor_id):
             return
@@ -150,6 +158,18 @@ def execute_claimed_shard(
     should_stop: Callable[[], bool],
 ) -> None:
     """Execute one claimed shard of a fan-out run; the last shard to end ends the run."""
+    with bind_run(ctx.sessions, run_id):
+        _execute_claimed_shard(ctx, run_id, shard, executor_id=executor_id, should_stop=should_stop)
+
+
+def _execute_claimed_shard(
+    ctx: AppContext,
+    run_id: str,
+    shard: ShardRef,
+    *,
+    executor_id: str,
+    should_stop: Callable[[], bool],
+) -> None:
     try:
         with Heartbeat(
             ctx,

@@ -30,6 +30,7 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RULES: tuple[tuple[frozenset[str] | None, re.Pattern[str], Role], ...] = (
     (None, re.compile(r"/ui/(login|logout)$"), Role.VIEWER),
     (None, re.compile(r"/tokens(/|$)"), Role.ADMIN),
+    (READ_METHODS, re.compile(r"/audit-events$"), Role.EDITOR),
     (READ_METHODS, re.compile(r".*"), Role.VIEWER),
     (frozenset({"POST"}), re.compile(r"/(trigger|cancel|retry)$"), Role.OPERATOR),
     (frozenset({"POST"}), re.compile(r"/(check|preview|dry-run|dry_run)$"), Role.OPERATOR),

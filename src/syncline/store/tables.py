@@ -357,3 +357,42 @@ class CompatId(Base):
     )
     kind: Mapped[str] = mapped_column(sa.String(32), nullable=False)
     uuid: Mapped[str] = mapped_column(Id, nullable=False)
+
+
+class RunLog(Base):
+    """One log line a run wrote (bounded per run; docs/operations.md, "Logs")."""
+
+    __tablename__ = "run_logs"
+    __table_args__ = (sa.Index("ix_run_logs_run", "run_id", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    run_id: Mapped[str] = mapped_column(
+        Id, sa.ForeignKey("sync_runs.id", ondelete="CASCADE"), nullable=False
+    )
+    logged_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    level: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    logger: Mapped[str] = mapped_column(sa.String(255), nullable=False, default="")
+    message: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
+
+
+class AuditEvent(Base):
+    """Who changed what, when: every mutation through the API, the CLI or a config apply."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (sa.Index("ix_audit_events_workspace_created", "workspace_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(Id, primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(
+        Id, sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+    )
+    actor_token_id: Mapped[str | None] = mapped_column(Id)
+    actor_name: Mapped[str] = mapped_column(sa.String(255), nullable=False, default="")
+    channel: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="api")
+    action: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    object_type: Mapped[str] = mapped_column(sa.String(32), nullable=False)
+    object_id: Mapped[str | None] = mapped_column(sa.String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

@@ -1,11 +1,11 @@
 """The audit trail: who changed what and when, in the transaction that made the change.
 
 A ``before_flush`` listener turns every insert, update and delete of an audited object into
-an ``audit_events`` row (inserted right after the flush, in the same transaction), so the
-API, the CLI and a config apply (which all go through sessions) are covered alike and an event never outlives a rolled-back
-change. The actor is the API token of the request (``session.info["audit_actor"]``, set by the
-API's authentication) or, for local commands, :func:`acting_as`. Without an actor (workers,
-the scheduler) nothing is recorded: those are not mutations by a person.
+an ``audit_events`` row (inserted right after the flush, same transaction), so the API, the
+CLI and a config apply are covered alike and an event never outlives a rolled-back change.
+The actor is the request's API token (``session.info["audit_actor"]``, set by the API's
+authentication) or, for local commands, :func:`acting_as`. Without an actor (workers, the
+scheduler) nothing is recorded: those are not mutations by a person.
 
 Before/after hold the changed columns only; encrypted configs and token hashes are never
 copied (``"<encrypted>"``), and every text goes through the secrets redaction.

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -163,7 +163,7 @@ def _after_flush(session: Session, _ctx: UOWTransaction) -> None:
     """Insert the events once the objects they name exist (foreign keys), same transaction."""
     events = session.info.pop("audit_pending", None)
     if events:
-        session.connection().execute(sa.insert(AuditEvent.__table__), events)
+        session.connection().execute(sa.insert(cast(sa.Table, AuditEvent.__table__)), events)
 
 
 def install() -> None:

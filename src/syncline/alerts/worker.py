@@ -21,6 +21,7 @@ from tenacity import Retrying, stop_after_attempt, wait_exponential
 from syncline.alerts.channels import Alert, send
 from syncline.alerts.watch import check_freshness, check_running
 from syncline.context import AppContext
+from syncline.observability.metrics import alert_delivered
 from syncline.store.alert_tables import AlertChannel, AlertEvent
 from syncline.store.tables import utcnow
 
@@ -114,6 +115,7 @@ def deliver_one(ctx: AppContext, event_id: str, *, wait: float = 0.2) -> bool:
             send_with_retry(target[0], target[1], alert, wait=wait)
         except Exception as exc:  # any failure is recorded, never raised
             error = f"{type(exc).__name__}: {exc}"[:2000]
+    alert_delivered(target[0] if target else "deleted", ok=not error)
     now = utcnow()
     with ctx.sessions.begin() as s:
         event = s.get(AlertEvent, event_id)

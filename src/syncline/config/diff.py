@@ -36,7 +36,7 @@ __all__ = [
 _SYNC_PLAIN = tuple(
     f
     for f in SyncDecl.model_fields
-    if f not in ("name", "model", "destination", "trigger_after", "status", "paused")
+    if f not in ("name", "model", "destination", "trigger_after", "status", "paused", "mode")
 )
 
 
@@ -182,6 +182,8 @@ def desired_sync(decl: SyncDecl) -> dict[str, Any]:
     view["trigger_after"] = list(decl.trigger_after)
     # The service picks scheduled/manual when none is given; compare with what it will store.
     view["trigger_mode"] = (decl.trigger_mode or _default_trigger(decl)).value
+    # Seed 001's run mode: the service stores "triggered" when none is given.
+    view["mode"] = decl.mode.type if decl.mode is not None else "triggered"
     status = declared_status(decl)
     if status is not None:
         view["status"] = status
@@ -212,6 +214,7 @@ def current_sync(sync: Sync, names: dict[str, str], *, with_status: bool) -> dic
         # every field the files state differently is rewritten.
         view = {k: v for k, v in raw.items() if k != "name"}
     view["trigger_mode"] = sync.trigger_mode
+    view["mode"] = sync.mode
     if with_status:
         view["status"] = "active" if sync.status == "error" else sync.status
     return view

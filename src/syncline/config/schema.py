@@ -28,7 +28,9 @@ from syncline.services.sync_spec import (
     AlertAttribute,
     ColumnName,
     Description,
+    Label,
     Name,
+    RunModeObject,
     ScheduleObject,
     StorableModel,
     UserStatus,
@@ -118,6 +120,8 @@ class SyncDecl(Declared):
     execution_config: dict[str, Any] = Field(default_factory=dict)
     freshness_sla_seconds: int | None = Field(default=None, ge=1, le=INT32_MAX)
     max_auto_resume_attempts: int = Field(default=2, ge=0, le=100)
+    label: Label | None = None
+    mode: RunModeObject | None = None
 
     @field_validator("schedule", mode="before")
     @classmethod

@@ -107,6 +107,7 @@ class ReasonCode(StrEnum):
     SOURCE_ERROR = "source_error"
     DESTINATION_ERROR = "destination_error"
     DESTINATION_AUTH = "destination_auth"
+    DESTINATION_UNREACHABLE = "destination_unreachable"
     DELETE_GUARD = "delete_guard"
     CANCELLED_BY_USER = "cancelled_by_user"
     CONFIG_ERROR = "config_error"

@@ -113,4 +113,6 @@ class ReasonCode(StrEnum):
     CONFIG_ERROR = "config_error"
     INTERNAL_ERROR = "internal_error"
     RECORDS_REJECTED = "records_rejected"
+    ALL_RECORDS_REJECTED = "all_records_rejected"
+    TOO_MANY_REJECTED = "too_many_rejected"
     OK = "ok"

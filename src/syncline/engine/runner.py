@@ -207,4 +207,12 @@ class _Runner:
             in_shard=self.shard is not None,
         )
         self.summary["phase"] = "done"
-        return self.outcome(completed(self._failed()))
+        limit = (sync.config or {}).get("max_rejected_pct")
+        attempted = self.rejected + sum(loader.stats.sent.values())
+        return self.outcome(
+            completed(
+                self._failed(),
+                attempted=attempted,
+                max_rejected_pct=float(limit) if limit is not None else None,
+            )
+        )

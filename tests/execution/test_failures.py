@@ -7,6 +7,8 @@ Real webhook receivers on real sockets, run by the embedded executor: a dead end
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
 
 from syncline.emulators.receiver import WebhookReceiver
@@ -148,3 +150,32 @@ def test_cancel_a_slow_webhook_mid_batch_within_two_seconds(harness: Harness) ->
     snap = sum(seg.table.num_rows for seg in snapshot_store(h.ctx).segments(sync_id))
     assert snap == run.rows_synced
     assert held - 10 <= run.rows_synced <= held
+
+
+def test_the_warehouse_is_writable_while_a_run_loads(harness: Harness) -> None:
+    """The model is staged into the run's own DuckDB and the source closed before loading."""
+    h = harness
+    with WebhookReceiver() as rx:
+        rx.inject(None, delay=0.5, times=10_000)
+        sync_id = _webhook_sync(h, rx.url, 100, batch_size=10, concurrency=1)
+        run_id = _trigger(h, sync_id)
+        ex = EmbeddedExecutor(h.ctx, workers=1, poll_interval=0.05)
+        ex.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not rx.requests and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert _run(h, run_id).status == "running"
+            # Another process writes to the warehouse, as a dbt build would.
+            write = (
+                "import duckdb, sys; c = duckdb.connect(sys.argv[1]);"
+                " c.execute('CREATE OR REPLACE TABLE written_during_run AS SELECT 1 AS x')"
+            )
+            done = subprocess.run(
+                [sys.executable, "-c", write, str(h.warehouse)], capture_output=True, timeout=60
+            )
+            assert done.returncode == 0, done.stderr.decode()[-500:]
+            _cancel(h, sync_id, run_id)
+            _until_done(h, run_id, 30)
+        finally:
+            ex.stop()

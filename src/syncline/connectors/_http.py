@@ -12,6 +12,7 @@ Quoting (every HTTP destination): a response body that ends up in a check messag
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -22,7 +23,15 @@ import httpx
 
 from syncline.connectors.base import DestinationError
 
-__all__ = ["BODY_LIMIT", "RetryPolicy", "Transient", "quote_body", "retry_after", "retrying"]
+__all__ = [
+    "BODY_LIMIT",
+    "RetryPolicy",
+    "Transient",
+    "quote_body",
+    "retry_after",
+    "retrying",
+    "transport_detail",
+]
 
 T = TypeVar("T")
 
@@ -66,6 +75,24 @@ def quote_body(text: str, limit: int = BODY_LIMIT) -> str:
         head = pattern.sub(replacement, head)
     head = _OPAQUE.sub(_opaque, head)
     return head if len(head) <= limit else head[:limit] + "..."
+
+
+def transport_detail(exc: BaseException) -> str:
+    """The root cause of a transport failure ("Connection refused"), which httpx and anyio
+    hide behind "All connection attempts failed"."""
+    todo: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno:
+            return os.strerror(current.errno)
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(current.exceptions)
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return str(exc) or type(exc).__name__
 
 
 class Transient(Exception):

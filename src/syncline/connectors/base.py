@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import pyarrow as pa
 from pydantic import BaseModel, ValidationInfo
 
+from syncline.connectors._budget import RetryBudget
 from syncline.domain.enums import Operation, SyncMode
 from syncline.domain.secrets import scrub_text
 
@@ -71,6 +72,13 @@ class DestinationError(ConnectorError):
     """The destination failed a whole batch (not one record)."""
 
     reason_code = "destination_error"
+
+
+class DestinationUnreachable(DestinationError):
+    """The destination could not be reached (connection refused, DNS, timeouts) within the
+    retry budget; the message names the host, port and the last error."""
+
+    reason_code = "destination_unreachable"
 
 
 class DestinationAuthError(DestinationError):
@@ -136,7 +144,23 @@ class ObjectSchema:
 
 class Interrupted(Exception):
     """A destination gave up mid-write because the run was asked to stop; what it had
-    acknowledged before stays acknowledged."""
+    acknowledged before stays acknowledged.
+
+    ``acknowledged`` are the batch indexes the destination confirmed before it stopped and
+    ``errors`` the records it rejected meanwhile: the engine commits exactly those, and the
+    rest of the batch counts as not sent (it is sent again by a later run).
+    """
+
+    def __init__(
+        self,
+        message: str = "the run was asked to stop",
+        *,
+        acknowledged: list[int] | None = None,
+        errors: list[RecordError] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.acknowledged = acknowledged or []
+        self.errors = errors or []
 
 
 @dataclass(frozen=True)
@@ -156,6 +180,8 @@ class RunInfo:
     # Set by the engine when the run must stop (cancel, lost ownership, worker stopping): a
     # destination checks it between requests and waits on it instead of sleeping.
     stop: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+    # The run's one retry budget: every layer asks it before waiting to try again.
+    budget: RetryBudget = field(default_factory=RetryBudget, compare=False, repr=False)
 
     def check_stop(self) -> None:
         """Raise :class:`Interrupted` if the run was asked to stop."""

@@ -42,6 +42,10 @@ def extract(
         source.read(model.sql, batch_rows=env.batch_rows),
         columns=lambda: [c.name for c in source.columns(model.sql)],
     )
+    # The model is staged in the run's own DuckDB: release the source now, so the warehouse
+    # is free (a dbt build can write to it) while the destination is loaded.
+    closers.remove(source.close)
+    source.close()
     return differ
 
 

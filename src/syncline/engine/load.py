@@ -8,23 +8,27 @@ time (destinations are idempotent by key); it never means a record is forgotten.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-from tenacity import (
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
+from syncline.connectors._budget import (
+    DEFAULT_BATCH_SECONDS,
+    DEFAULT_RUN_SECONDS,
+    RetryBudget,
+    planned_wait,
+)
 from syncline.connectors.base import (
     ChangeBatch,
     Destination,
     DestinationError,
+    Interrupted,
     Operation,
+    RunInfo,
 )
 from syncline.engine.diff import Differ
 from syncline.engine.mapping import CompiledMapping
@@ -85,6 +89,7 @@ class BatchLoader:
         backoff_initial: float = 0.5,
         backoff_max: float = 20.0,
         between_batches: Callable[[], None] | None = None,
+        run: RunInfo | None = None,
     ) -> None:
         self.destination = destination
         self.snapshots = snapshots
@@ -100,13 +105,34 @@ class BatchLoader:
         self.between_batches = between_batches or (lambda: None)
         self.stats = LoadStats()
         self.failed_keys: list[str] = []
+        self.run = run
+        self.budget = run.budget if run is not None else RetryBudget()
+        self._expo = wait_exponential_jitter(
+            multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial
+        )
+
+    def _stop(self, state: RetryCallState) -> bool:
+        """Stop after ``max_attempts``, or when the run's retry budget cannot pay the wait
+        (the destination's own retries spend the same budget: nothing multiplies)."""
+        if state.attempt_number >= self.max_attempts:
+            return True
+        wait = planned_wait(state, self._expo)  # type: ignore[arg-type]
+        exc = state.outcome.exception() if state.outcome else None
+        what = f"batch {self.stats.batches}"
+        return not self.budget.allow(wait, what=what, reason=str(exc), attempt=state.attempt_number)
+
+    def _sleep(self, seconds: float) -> None:
+        if self.run is not None:
+            self.run.wait(seconds)  # raises Interrupted on a stop
+        else:
+            time.sleep(seconds)
 
     def _write(self, batch: ChangeBatch) -> list[tuple[int, str, str]]:
+        self.budget.start_batch()
         for attempt in Retrying(
-            stop=stop_after_attempt(self.max_attempts),
-            wait=wait_exponential_jitter(
-                multiplier=self.backoff_initial, max=self.backoff_max, jitter=self.backoff_initial
-            ),
+            stop=self._stop,
+            wait=lambda state: planned_wait(state, self._expo),  # type: ignore[arg-type]
+            sleep=self._sleep,
             retry=retry_if_exception(_retryable),
             reraise=True,
         ):
@@ -133,23 +159,47 @@ class BatchLoader:
             seq=self.stats.batches,
             skip_nulls=self.skip_nulls,
         )
-        errors = self._write(batch)
+        interrupted: Interrupted | None = None
+        try:
+            errors = self._write(batch)
+            answered = set(range(len(keys)))
+        except Interrupted as exc:
+            # Stopped mid-batch: commit exactly what the destination confirmed, then stop.
+            interrupted = exc
+            errors = [(e.index, e.error_class, e.message) for e in exc.errors]
+            answered = set(exc.acknowledged) | {i for i, _, _ in errors}
+        self._commit(operation, records, keys, hashes, errors, answered)
+        if interrupted is not None:
+            raise interrupted
+
+    def _commit(
+        self,
+        operation: Operation,
+        records: pa.Table,
+        keys: list[str],
+        hashes: pa.Array | None,
+        errors: list[tuple[int, str, str]],
+        answered: set[int],
+    ) -> None:
+        """Count and commit the ``answered`` records of a batch; record the rejected ones."""
         failed = {i for i, _, _ in errors}
         op = operation.value
         n = len(keys)
-        self.stats.sent[op] = self.stats.sent.get(op, 0) + n
-        self.stats.acknowledged[op] = self.stats.acknowledged.get(op, 0) + n - len(failed)
+        ok = [i in answered and i not in failed for i in range(n)]
+        self.stats.sent[op] = self.stats.sent.get(op, 0) + len(answered)
+        self.stats.acknowledged[op] = self.stats.acknowledged.get(op, 0) + sum(ok)
         if failed:
             self.stats.failed[op] = self.stats.failed.get(op, 0) + len(failed)
-        ok_mask = pa.array([i not in failed for i in range(n)], pa.bool_())
-        ok_keys = [k for i, k in enumerate(keys) if i not in failed]
+        ok_mask = pa.array(ok, pa.bool_())
+        ok_keys = [k for i, k in enumerate(keys) if ok[i]]
         if operation == Operation.DELETE:
             delta = delta_table([], [], ok_keys)
         else:
             assert hashes is not None
             delta = delta_table(ok_keys, hashes.filter(ok_mask), [])
         delta = delta.replace_schema_metadata({"hash_probe": self.hash_probe})
-        self.snapshots.commit_delta(self.sync_id, delta, run_id=self.run_id)
+        if answered:
+            self.snapshots.commit_delta(self.sync_id, delta, run_id=self.run_id)
         if errors:
             rows = records.to_pylist() if operation != Operation.DELETE else None
             out = []
@@ -180,9 +230,13 @@ def loader_for(
     key_field: str,
     hash_probe: str,
     between_batches: Callable[[], None],
+    run: RunInfo | None = None,
 ) -> BatchLoader:
     """A loader for one run of ``sync``, with the sync's retry settings."""
     cfg = sync.config or {}
+    if run is not None:
+        run.budget.batch_seconds = float(cfg.get("retry_budget_seconds", DEFAULT_BATCH_SECONDS))
+        run.budget.run_seconds = float(cfg.get("run_retry_budget_seconds", DEFAULT_RUN_SECONDS))
     return BatchLoader(
         destination=destination,
         snapshots=snapshots,
@@ -195,6 +249,7 @@ def loader_for(
         max_attempts=int(cfg.get("max_retries", 5)),
         backoff_initial=float(cfg.get("retry_backoff_seconds", 0.5)),
         between_batches=between_batches,
+        run=run,
     )
 
 

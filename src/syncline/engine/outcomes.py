@@ -49,11 +49,29 @@ def _failed(reason: ReasonCode | str, message: str) -> Ending:
     return Ending(partial(runs.failure, code, message))
 
 
-def completed(failed_rows: int) -> Ending:
-    """A run that got to the end: a success, or partial when records were rejected.
+def completed(
+    failed_rows: int, *, attempted: int = 0, max_rejected_pct: float | None = None
+) -> Ending:
+    """A run that got to the end: a success, partial when some records were rejected, and a
+    failure when every record it tried was rejected (``all_records_rejected``) or more than
+    ``max_rejected_pct`` percent were (``too_many_rejected``).
 
-    ``failed_rows`` is the count the outcome will carry (``Ending.outcome``'s ``failed``).
+    ``failed_rows`` is the count the outcome will carry (``Ending.outcome``'s ``failed``);
+    ``attempted`` counts the records sent plus those rejected before sending.
     """
+    if failed_rows and attempted and failed_rows >= attempted:
+        return _failed(
+            ReasonCode.ALL_RECORDS_REJECTED,
+            f"all records were rejected ({failed_rows} of {attempted}); see the run's records",
+        )
+    if failed_rows and attempted and max_rejected_pct is not None:
+        pct = 100.0 * failed_rows / attempted
+        if pct > max_rejected_pct:
+            return _failed(
+                ReasonCode.TOO_MANY_REJECTED,
+                f"{failed_rows} of {attempted} records rejected ({pct:.1f}%), over the sync's "
+                f"max_rejected_pct of {max_rejected_pct:g}%",
+            )
     return Ending(runs.completed)
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from syncline.connectors.base import RunInfo
+from syncline.connectors.base import Interrupted, RunInfo
 from syncline.domain.enums import RunMode, SyncMode
 from syncline.domain.jsonsafe import json_safe
 from syncline.domain.runs import RunOutcome, ShardRef
@@ -34,8 +35,9 @@ from syncline.engine.outcomes import (
     spec_missing,
 )
 from syncline.engine.plan import check_delete_guard, plan_for
-from syncline.engine.ports import EngineEnv
+from syncline.engine.ports import EngineEnv, RunCancelled
 from syncline.engine.spec import RunSpec
+from syncline.engine.watch import StopWatcher
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,11 @@ class _Runner:
         self.loader: BatchLoader | None = None
         self.differ: Differ | None = None
         self._closers: list[Callable[[], None]] = []
+        # The run's stop signal (RunInfo.stop): set by the watcher the moment the control
+        # says the run must stop, so waits and writes in progress end at once.
+        self.stop = threading.Event()
+        self._watcher = StopWatcher(env.control, self.stop)
+        self._closers.append(self._watcher.close)
 
     def close(self) -> None:
         for fn in reversed(self._closers):
@@ -165,6 +172,7 @@ class _Runner:
             work_dir=str(self.work_dir),
             part=self.shard.label if self.shard else "",
             execution=self.execution,
+            stop=self.stop,
         )
         destination.begin(run)
         self.loader = loader = loader_for(
@@ -176,9 +184,16 @@ class _Runner:
             key_field=mapping.key_field,
             hash_probe=differ.probe,
             between_batches=self._between_batches,
+            run=run,
         )
         rows = batch_size(destination.capabilities.max_batch_rows, sync.config, env.batch_rows)
-        send_plan(loader, differ, mapping, plan, batch_rows=rows)
+        try:
+            send_plan(loader, differ, mapping, plan, batch_rows=rows)
+        except Interrupted:
+            # The destination stopped mid-batch; what it confirmed is committed. The control
+            # says why (RunCancelled, ExecutionLost, WorkerStopping).
+            self.env.control.before_batch()
+            raise RunCancelled("cancelled") from None
         self.summary["phase"] = "committing"
         env.control.before_commit()  # a worker that lost the run must not compact or move the mark
         finish_snapshot(
@@ -192,4 +207,12 @@ class _Runner:
             in_shard=self.shard is not None,
         )
         self.summary["phase"] = "done"
-        return self.outcome(completed(self._failed()))
+        limit = (sync.config or {}).get("max_rejected_pct")
+        attempted = self.rejected + sum(loader.stats.sent.values())
+        return self.outcome(
+            completed(
+                self._failed(),
+                attempted=attempted,
+                max_rejected_pct=float(limit) if limit is not None else None,
+            )
+        )

@@ -67,6 +67,10 @@ class LifecycleControl:
     def before_commit(self) -> None:
         self.guard()
 
+    def stop_requested(self) -> bool:
+        """Whether a user asked the run to stop (polled by the engine's stop watcher)."""
+        return cancel_requested(self.sessions, self.run_id)
+
     def progress(self, *, rows_synced: int, rows_failed: int, summary: dict[str, Any]) -> None:
         report_progress(
             self.sessions,

@@ -35,6 +35,8 @@ from syncline.connectors.base import (
     ChangeBatch,
     CheckResult,
     DestinationError,
+    DestinationUnreachable,
+    Interrupted,
     ObjectSchema,
     Operation,
     RecordError,
@@ -42,7 +44,13 @@ from syncline.connectors.base import (
     SyncMode,
     saving,
 )
-from syncline.connectors.destinations.webhook.http import Policy, Request, Sender, snippet
+from syncline.connectors.destinations.webhook.http import (
+    Policy,
+    Request,
+    Sender,
+    Stopped,
+    snippet,
+)
 from syncline.connectors.destinations.webhook.payload import (
     compile_template,
     records_of,
@@ -218,7 +226,10 @@ class WebhookDestination:
         if size == 0:
             return BatchResult(0)
         requests = self._requests(batch)
-        outcomes = self._send().send(requests)
+        try:
+            outcomes = self._send().send(requests, self._run)
+        except Stopped as stopped:
+            raise self._interrupted(requests, stopped) from None
         errors: list[RecordError] = []
         for request, outcome in zip(requests, outcomes, strict=True):
             errors += [
@@ -228,9 +239,28 @@ class WebhookDestination:
         gave_up = [o for o in outcomes if not o.answered]
         if gave_up and len(errors) == size:
             # Nothing was acknowledged: let the engine retry the whole batch with backoff.
-            message = next(iter(gave_up[0].errors.values()))[0]
+            message, error_class = next(iter(gave_up[0].errors.values()))
+            if error_class in ("connection_error", "timeout"):
+                raise DestinationUnreachable(f"{self._where}: {message}", retryable=True)
             raise DestinationError(f"{self._where}: {message}", retryable=True)
         return BatchResult(size, errors)
+
+    @staticmethod
+    def _interrupted(requests: list[Request], stopped: Stopped) -> Interrupted:
+        """What the receiver answered before the stop, as batch indexes (the rest: unsent)."""
+        acknowledged: list[int] = []
+        errors: list[RecordError] = []
+        for n, outcome in stopped.answered.items():
+            request = requests[n]
+            if not outcome.answered:
+                continue
+            for offset in range(len(request.keys)):
+                if offset in outcome.errors:
+                    message, error_class = outcome.errors[offset]
+                    errors.append(RecordError(request.start + offset, message, error_class))
+                else:
+                    acknowledged.append(request.start + offset)
+        return Interrupted(acknowledged=acknowledged, errors=errors)
 
     def finish(self, *, success: bool) -> None:
         """Nothing is buffered: every batch was fully answered inside write()."""

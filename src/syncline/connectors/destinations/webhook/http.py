@@ -4,7 +4,9 @@ Requests run on an asyncio loop owned by the destination (in its own thread, so 
 be called from any thread, even one that runs another event loop), over one ``httpx``
 connection pool. ``aiolimiter`` spaces requests out to ``requests_per_second``; ``tenacity``
 retries connection errors, timeouts, 408, 429 and 5xx with exponential backoff and jitter,
-waiting at least what a ``Retry-After`` header asks.
+waiting at least what a ``Retry-After`` header asks, but only while the run's one
+``RetryBudget`` allows it (no second layer of retries multiplies these). Every wait wakes
+at once when the run is asked to stop (``RunInfo.stop``), raising ``Interrupted``.
 """
 
 from __future__ import annotations
@@ -23,13 +25,13 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception_type,
-    stop_after_attempt,
     wait_exponential_jitter,
 )
 
-from syncline.connectors._http import quote_body
+from syncline.connectors._budget import RetryBudget, planned_wait
+from syncline.connectors._http import quote_body, transport_detail
 from syncline.connectors._netguard_http import guarded_async_client
-from syncline.connectors.base import DestinationAuthError
+from syncline.connectors.base import DestinationAuthError, Interrupted, RunInfo
 from syncline.connectors.destinations.webhook.results import item_errors
 
 T = TypeVar("T")
@@ -69,6 +71,15 @@ class Policy:
     max_retry_after: float
     results_path: str | None
     results_list: str
+
+
+class Stopped(Interrupted):
+    """The run was asked to stop mid-batch; ``answered`` are the outcomes of the requests
+    (by position) that the receiver answered before that."""
+
+    def __init__(self, answered: dict[int, Outcome]) -> None:
+        super().__init__()
+        self.answered = answered
 
 
 class _Transient(Exception):
@@ -113,6 +124,8 @@ class Sender:
         self._thread.name = "syncline-webhook"
         self._thread.start()
         self._client: httpx.AsyncClient | None = None
+        self._stop = threading.Event()
+        self._budget = RetryBudget()
         self._limiter: AsyncLimiter | None = None
         self._expo = wait_exponential_jitter(
             multiplier=policy.backoff_initial, max=policy.backoff_max, jitter=policy.backoff_initial
@@ -121,13 +134,17 @@ class Sender:
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    def send(self, requests: list[Request]) -> list[Outcome]:
-        """Every request's outcome, in order.
+    def send(self, requests: list[Request], run: RunInfo | None = None) -> list[Outcome]:
+        """Every request's outcome, in order, retrying within ``run``'s budget.
 
         Raises:
             DestinationAuthError: the server refused our credentials (401/403); the other
                 requests in flight are cancelled.
+            Interrupted: the run was asked to stop (checked before every request and during
+                every retry wait); requests already answered were applied by the receiver.
         """
+        self._stop = run.stop if run is not None else threading.Event()
+        self._budget = run.budget if run is not None else RetryBudget()
         return self.run(self._send_all(requests))
 
     def head(self, headers: dict[str, str]) -> httpx.Response:
@@ -171,20 +188,56 @@ class Sender:
                 tasks = [group.create_task(self._send_one(r, gate)) for r in requests]
         except BaseExceptionGroup as group_error:
             # The first failure cancelled the rest; it is the one worth reporting.
-            raise group_error.exceptions[0] from None
+            first = group_error.exceptions[0]
+            if isinstance(first, Interrupted):
+                # What was answered before the stop was applied by the receiver: say so.
+                raise Stopped(
+                    {
+                        n: t.result()
+                        for n, t in enumerate(tasks)
+                        if t.done() and not t.cancelled() and t.exception() is None
+                    }
+                ) from None
+            raise first from None
         return [t.result() for t in tasks]
 
-    def _wait(self, state: RetryCallState) -> float:
+    def _next_wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         asked = getattr(exc, "retry_after", None)
         if asked is not None:
             return min(float(asked), self._policy.max_retry_after)
         return float(self._expo(state))
 
+    def _stop_retrying(self, state: RetryCallState) -> bool:
+        """Stop after ``max_retries``, or when the run's budget cannot pay the next wait."""
+        if state.attempt_number > self._policy.max_retries:
+            return True
+        wait = planned_wait(state, self._next_wait)  # type: ignore[arg-type]
+        exc = state.outcome.exception() if state.outcome else None
+        what = f"{self._policy.url} request"
+        return not self._budget.allow(
+            wait, what=what, reason=str(exc), attempt=state.attempt_number
+        )
+
+    def _wait(self, state: RetryCallState) -> float:
+        return planned_wait(state, self._next_wait)  # type: ignore[arg-type]
+
+    async def _sleep(self, seconds: float) -> None:
+        """A retry wait that ends at once when the run is asked to stop."""
+        deadline = self._loop.time() + seconds
+        while True:
+            if self._stop.is_set():
+                raise Interrupted("the run was asked to stop")
+            left = deadline - self._loop.time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 0.1))
+
     async def _send_one(self, request: Request, gate: asyncio.Semaphore) -> Outcome:
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._policy.max_retries + 1),
+            stop=self._stop_retrying,
             wait=self._wait,
+            sleep=self._sleep,
             retry=retry_if_exception_type(_Transient),
             reraise=True,
         )
@@ -195,7 +248,7 @@ class Sender:
                     with attempt:
                         response = await self._attempt(request)
             except _Transient as exc:
-                tries = self._policy.max_retries + 1
+                tries = retrying.statistics.get("attempt_number", 1)
                 message = f"{exc} (gave up after {tries} attempt{'s' * (tries > 1)})"
                 errors = {i: (message, exc.error_class) for i in range(len(request.keys))}
                 return Outcome(errors, answered=False)
@@ -203,16 +256,23 @@ class Sender:
         return self._outcome(request, response)
 
     async def _attempt(self, request: Request) -> httpx.Response:
+        if self._stop.is_set():
+            raise Interrupted("the run was asked to stop")
         if self._limiter is not None:
             await self._limiter.acquire()
+        url = httpx.URL(self._policy.url)
+        where = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
         try:
             response = await self._http().request(
                 request.method, self._policy.url, content=request.body, headers=request.headers
             )
         except httpx.TimeoutException as exc:
-            raise _Transient(f"request timed out ({type(exc).__name__})", "timeout") from exc
+            raise _Transient(
+                f"request to {where} timed out ({type(exc).__name__})", "timeout"
+            ) from exc
         except httpx.TransportError as exc:
-            raise _Transient(f"connection failed: {exc}", "connection_error") from exc
+            detail = transport_detail(exc)
+            raise _Transient(f"connection failed to {where}: {detail}", "connection_error") from exc
         status = response.status_code
         if status in (401, 403):
             raise DestinationAuthError(

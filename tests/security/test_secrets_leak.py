@@ -260,3 +260,16 @@ def test_redact_leaves_prose_alone() -> None:
         "Email: invalid address",
     ):
         assert redact(text) == text
+
+
+def test_scrubbing_a_long_text_is_linear() -> None:
+    """A 500 KB model SQL went through the userinfo pattern in quadratic time (minutes)."""
+    import time
+
+    from syncline.domain.secrets import scrub_text
+
+    text = "SELECT * FROM t -- " + "x" * 500_000 + " https://u:pw@host/x"
+    started = time.monotonic()
+    scrubbed = scrub_text(text)
+    assert time.monotonic() - started < 5
+    assert "pw@" not in scrubbed and scrubbed.startswith("SELECT * FROM t -- xxx")

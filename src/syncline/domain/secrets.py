@@ -87,7 +87,9 @@ def redact_url(url: str) -> str:
 
 
 _URL_RE = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>`]+")
-_USERINFO_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^\s/@\"'<>]+)@")
+# Possessive quantifiers and a word boundary: a long run of word characters (a 500 KB model
+# SQL) must not make the scheme match backtrack quadratically.
+_USERINFO_RE = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*+://)(?P<userinfo>[^\s/@\"'<>]++)@")
 _QUERY_RE = re.compile(r"(?P<key>[?&;][^=\s&#\"'<>]+=)(?P<value>[^&\s#\"'<>]+)")
 _PATH_QUERY_RE = re.compile(r"(?<![\w:/])(/[^\s?\"'<>]*\?[^\s\"'<>]+)")
 # "Bearer x" in any case; the other schemes only capitalised and with a token-like value, so

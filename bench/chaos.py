@@ -192,6 +192,7 @@ def run_chaos(
         **os.environ,
         "SYNCLINE_DATABASE_URL": meta.replace("postgresql://", "postgresql+psycopg://"),
         "SYNCLINE_SECRET_KEY": "chaos-secret",
+        "SYNCLINE_TOKEN_PEPPER": "chaos-pepper",  # shared by every process, like the key
         "SYNCLINE_HEARTBEAT_INTERVAL": "1",
         "SYNCLINE_HEARTBEAT_TIMEOUT": "6",
         "SYNCLINE_SCHEDULER_INTERVAL": "1",

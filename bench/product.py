@@ -48,6 +48,7 @@ class Server:
             **os.environ,
             "SYNCLINE_DATA_DIR": str(work / "data"),
             "SYNCLINE_SECRET_KEY": "bench-secret",
+            "SYNCLINE_TOKEN_PEPPER": "bench-pepper",
             **(env or {}),
         }
         if store_url:

@@ -216,6 +216,7 @@ def _real(
         "SYNCLINE_DATABASE_URL": _sa(meta),
         "SYNCLINE_DATA_DIR": str(data),
         "SYNCLINE_SECRET_KEY": "bench-secret",
+        "SYNCLINE_TOKEN_PEPPER": "bench-pepper",
     }
     with open(data / "scheduler.log", "ab") as logf:
         proc = subprocess.Popen(

@@ -27,12 +27,20 @@ def pg_store(
         **os.environ,
         "SYNCLINE_DATABASE_URL": url,
         "SYNCLINE_SECRET_KEY": SECRET,
+        "SYNCLINE_TOKEN_PEPPER": SECRET + "-pepper",
         "SYNCLINE_DATA_DIR": str(tmp_path / "data"),
         "PYTHONUNBUFFERED": "1",
         **env_settings,
     }
     upgrade(url)
-    ctx = build_context(Settings(data_dir=tmp_path / "lead", database_url=url, secret_key=SECRET))
+    ctx = build_context(
+        Settings(
+            data_dir=tmp_path / "lead",
+            database_url=url,
+            secret_key=SECRET,
+            token_pepper=SECRET + "-pepper",
+        )
+    )
     try:
         yield ctx, env
     finally:

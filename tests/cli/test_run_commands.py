@@ -95,7 +95,7 @@ def test_wait_timeout_exits_6_and_the_run_goes_on(cli: Cli, server: Server) -> N
     assert "it goes on" in out.stderr
     run = json.loads(cli("run", "list", sync["id"], "--json").stdout)[0]
     finished = cli("sync", "trigger", sync["id"], "--wait", "--json")  # follows or reruns
-    assert finished.exit_code == 0
+    assert finished.exit_code == 0, finished.stdout + finished.stderr
     assert json.loads(cli("run", "get", sync["id"], run["id"], "--json").stdout)["status"] in (
         "completed",
         "running",

@@ -57,7 +57,7 @@ def completed(
     ``max_rejected_pct`` percent were (``too_many_rejected``).
 
     ``failed_rows`` is the count the outcome will carry (``Ending.outcome``'s ``failed``);
-    ``attempted`` counts the records sent plus those rejected before sending.
+    ``attempted`` counts the records sent, those rejected before sending and the unchanged ones.
     """
     if failed_rows and attempted and failed_rows >= attempted:
         return _failed(

@@ -208,7 +208,9 @@ class _Runner:
         )
         self.summary["phase"] = "done"
         limit = (sync.config or {}).get("max_rejected_pct")
-        attempted = self.rejected + sum(loader.stats.sent.values())
+        # The model's rows already in step count: the same few rejects on a rerun are as
+        # partial as they were the first time (docs/operations.md, "What happens when").
+        attempted = self.rejected + sum(loader.stats.sent.values()) + prepared.counts.unchanged
         return self.outcome(
             completed(
                 self._failed(),

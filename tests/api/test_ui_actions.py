@@ -184,7 +184,8 @@ def test_new_sync_form_shows_a_mapping_error_then_saves(client: TestClient, tena
         "destination_id": ids["destination"],
         "sync_mode": "upsert",
         "primary_key": "customer_id",
-        "schedule": "0 */6 * * *",
+        "sched_kind": "cron",
+        "sched_cron": "0 */6 * * *",
         "src_0": "no_such_column",
         "dst_0": "Email",
         "action": "validate",
@@ -205,7 +206,7 @@ def test_new_sync_form_shows_a_mapping_error_then_saves(client: TestClient, tena
     assert 'value="email"' in edit.text
     renamed = client.post(
         f"/ui/syncs/{sync_id}/edit",
-        data={**form, "src_0": "email", "name": "Renamed"},
+        data={**form, "src_0": "email", "name": "Renamed", "action": "save"},
         follow_redirects=False,
     )
     assert renamed.status_code == 303

@@ -160,8 +160,11 @@ def update_sync(
     patch: SyncPatch,
     now: datetime | None = None,
     secrets: SecretBox | None = None,
+    validate_only: bool = False,
 ) -> Sync:
     """Apply a partial update, validated on the merged result as strictly as a create.
+
+    With ``validate_only`` every check runs and nothing changes (the dashboard's Validate).
 
     ``paused: true/false`` sets status paused/active; leaving ``error`` (for instance by
     setting ``active``) clears ``status_error``. A new schedule without an explicit
@@ -188,6 +191,8 @@ def update_sync(
             [ErrorDetail(("body", *e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
         ) from None
     check_sync(session, workspace_id=workspace_id, spec=spec, sync_id=sync.id, secrets=secrets)
+    if validate_only:
+        return sync
     before = (sync.status, sync.schedule, sync.trigger_mode)
     for name, value in _stored_values(spec).items():
         if getattr(sync, name) != value:

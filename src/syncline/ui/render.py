@@ -15,7 +15,7 @@ from syncline.services.destinations import get_destination
 from syncline.services.errors import NotFoundError
 from syncline.services.models import get_model
 from syncline.store.tables import Sync, Workspace
-from syncline.ui import views
+from syncline.ui import form_fields, views
 from syncline.ui.session import csrf_token
 
 HERE = Path(__file__).parent
@@ -28,6 +28,7 @@ templates.filters["pretty"] = lambda value: json.dumps(value, indent=2, sort_key
 templates.filters["words"] = views.schedule_words
 templates.filters["duration"] = views.duration
 templates.filters["outcome"] = views.outcome
+templates.filters["alert"] = form_fields.alert_words
 templates.filters["num"] = lambda value: f"{int(value or 0):,}"
 
 

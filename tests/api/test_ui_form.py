@@ -13,6 +13,7 @@ from test_ui import csrf_of
 from test_ui_actions import _login
 
 from syncline.ui import form_fields as ff
+from syncline.ui import views
 
 
 def test_suggestions_ignore_case_and_separators() -> None:
@@ -162,7 +163,7 @@ def test_create_with_constants_casts_schedule_and_alerts(
     page = client.get(f"/ui/syncs/{sync_id}").text
     assert "constant <code>&#34;web&#34;</code>" in page or 'constant <code>"web"</code>' in page
     assert "<code>number</code>" in page
-    assert "Rejected records above 5 %" in page and "At 06:30" in page
+    assert "Rejected records above 5 %" in page and "Daily at 06:30 UTC" in page
     edit = client.get(f"/ui/syncs/{sync_id}/edit").text
     assert 'name="const_2" value="web"' in edit and "<option selected>number</option>" in edit
     assert 'value="daily" selected' in edit and 'value="06:30"' in edit
@@ -263,3 +264,22 @@ def test_catalog_offers_objects_fields_and_suggestions(
     assert 'name="src_0" value="email"' in filled.text
     assert 'name="dst_0" value="E_mail"' in filled.text
     assert tenant.get("/syncs").json() == []
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("0 */6 * * *", "Every 6 hours"),
+        ("*/15 * * * *", "Every 15 minutes"),
+        ("30 6 * * *", "At 06:30"),
+        ({"frequency": "daily", "hour": 6, "minute": 30}, "Daily at 06:30 UTC"),
+        (
+            {"frequency": "weekly", "day": "Friday", "hour": 18, "minute": 0},
+            "Weekly on Friday at 18:00 UTC",
+        ),
+        ({"frequency": "continuous"}, "Continuously"),
+        (None, "Manual"),
+    ],
+)
+def test_schedules_in_words(value: Any, words: str) -> None:
+    assert views.schedule_words(value) == words

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cron_descriptor import get_description
+from cron_descriptor import Options, get_description
 
-from syncline.domain.schedule import next_fire_time, parse_schedule
+from syncline.domain.schedule import WEEKDAYS, next_fire_time, parse_schedule
 from syncline.store.tables import Sync, SyncRun
 
 HEALTHS = ("ready", "up to date", "failing", "warning")
+_CRON_WORDS = Options()
+_CRON_WORDS.use_24hour_time_format = True
 
 
 def health(sync: Sync, last: SyncRun | None) -> str:
@@ -50,7 +52,11 @@ def schedule_words(value: Any) -> str:
         return "Never"
     if parsed.cron is None:
         return "Continuously"
-    return str(get_description(parsed.cron))
+    if parsed.frequency in ("daily", "weekly"):
+        minute, hour, _, _, dow = parsed.cron.split()
+        at = f"at {int(hour):02d}:{int(minute):02d} UTC"
+        return f"Daily {at}" if dow == "*" else f"Weekly on {WEEKDAYS[int(dow)]} {at}"
+    return str(get_description(parsed.cron, _CRON_WORDS))
 
 
 def next_fires(value: Any, after: datetime, count: int = 3) -> list[datetime]:

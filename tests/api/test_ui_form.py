@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
 from typing import Any
 
@@ -186,6 +188,8 @@ def test_errors_are_shown_next_to_their_field(client: TestClient, tenant: Tenant
         resp = client.post("/ui/syncs/new", data=_form(tenant, page, action="validate", **fields))
         assert resp.status_code == 422, (anchor, resp.text)
         assert f'id="{anchor}"' in resp.text, anchor
+    bad = client.post("/ui/syncs/new", data=_form(tenant, page, action="validate", src_0="nope"))
+    assert 'aria-invalid="true" aria-describedby="err-field_mapping-0-source_column"' in bad.text
     assert tenant.get("/syncs").json() == []
 
 
@@ -283,3 +287,34 @@ def test_catalog_offers_objects_fields_and_suggestions(
 )
 def test_schedules_in_words(value: Any, words: str) -> None:
     assert views.schedule_words(value) == words
+
+
+def test_edit_keeps_a_constant_s_json_type(client: TestClient, tenant: Tenant) -> None:
+    """Saving the edit form unchanged turned API constants 5 / true into "5" / "true"."""
+    mapping = [
+        {"source_column": "email", "destination_field": "Email"},
+        {"constant_value": 5, "destination_field": "Score"},
+        {"constant_value": True, "destination_field": "Active"},
+        {"constant_value": {"a": [1]}, "destination_field": "Meta"},
+        {"constant_value": "7", "destination_field": "Code"},
+    ]
+    sync = tenant.sync(name="Typed", field_mapping=mapping)
+    _login(client, tenant.token)
+    page = client.get(f"/ui/syncs/{sync['id']}/edit").text
+    fields = dict(re.findall(r'name="((?:src|const|dst|cast|ctype)_\d+)" value="([^"]*)"', page))
+    fields = {k: html.unescape(v) for k, v in fields.items()}
+    form = {
+        "csrf_token": csrf_of(page),
+        "name": "Typed",
+        "model_id": sync["model_id"],
+        "destination_id": sync["destination_id"],
+        "sync_mode": sync["sync_mode"],
+        "primary_key": sync["primary_key"],
+        "sched_kind": "manual",
+        "action": "save",
+        **fields,
+    }
+    assert client.post(f"/ui/syncs/{sync['id']}/edit", data=form).status_code == 200
+    assert tenant.get(f"/syncs/{sync['id']}").json()["field_mapping"] == mapping
+    client.post(f"/ui/syncs/{sync['id']}/edit", data={**form, "const_1": "high"})
+    assert tenant.get(f"/syncs/{sync['id']}").json()["field_mapping"][1]["constant_value"] == "high"

@@ -9,6 +9,7 @@ validate the result like any API request.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +31,7 @@ KINDS = ("manual", "minutes", "hours", "daily", "weekly", "cron", "continuous")
 MAX_ROWS = 1000
 SPARE_ROWS = 3
 _ROW_KEY = re.compile(r"^(?:src|const|dst|cast)_(\d{1,4})$")
+CONSTANT_KINDS = ("boolean", "integer", "number", "json")
 _EVERY_MINUTES = re.compile(r"^\*/(\d{1,2}) \* \* \* \*$")
 _EVERY_HOURS = re.compile(r"^0 (?:\*/(\d{1,2})|\*) \* \* \*$")
 
@@ -64,6 +66,41 @@ def apply_suggestions(mapping: list[dict[str, Any]], suggested: dict[str, str]) 
     return [*mapping, *extra]
 
 
+def constant_text(value: Any) -> tuple[str, str]:
+    """A stored constant as the form shows it, and the JSON kind to read it back as.
+
+    A constant stored by the API as a number, boolean or object keeps its type when the form
+    is saved again unchanged (the form's text box alone would turn it into a string).
+    """
+    if value is None or isinstance(value, str):
+        return ("" if value is None else value, "")
+    if isinstance(value, bool):
+        return ("true" if value else "false", "boolean")
+    if isinstance(value, int):
+        return (str(value), "integer")
+    if isinstance(value, float):
+        return (repr(value), "number")
+    return (json.dumps(value, sort_keys=True), "json")
+
+
+def _constant(text: str, kind: str) -> Any:
+    """The constant typed in, as the kind it was stored as when the text still reads as one."""
+    if kind not in CONSTANT_KINDS:
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    wanted: dict[str, type | tuple[type, ...]] = {
+        "boolean": bool,
+        "integer": int,
+        "number": (int, float),
+        "json": (dict, list),
+    }
+    ok = isinstance(value, wanted[kind]) and (kind == "boolean" or not isinstance(value, bool))
+    return value if ok else text
+
+
 def mapping_from_form(form: Mapping[str, str]) -> list[dict[str, Any]]:
     """The posted mapping rows, in row order; a row with nothing typed in is skipped.
 
@@ -81,7 +118,7 @@ def mapping_from_form(form: Mapping[str, str]) -> list[dict[str, Any]]:
         if src or not const.strip():
             item["source_column"] = src
         if const.strip():
-            item["constant_value"] = const
+            item["constant_value"] = _constant(const, form.get(f"ctype_{i}", ""))
         if cast:
             item["type_cast"] = cast
         out.append(item)

@@ -190,6 +190,7 @@ def _page(
         dests=_dests(session, live.workspace_id),
         modes=MODES,
         casts=ff.CASTS,
+        constant_text=ff.constant_text,
         alert_types=ff.ALERTS,
         kinds=ff.KINDS,
         weekdays=WEEKDAYS,

@@ -13,7 +13,8 @@ from syncline.api.app import create_app
 from syncline.runlog.worker import export_one, write_pending
 from syncline.services.sync_spec import SyncPatch
 from syncline.store.runlog_tables import RunLogExport
-from syncline.store.tables import RunLog, SyncRun
+from syncline.store.tables import RunLog, Sync, SyncRun
+from tests.alerts.conftest import end_run, start_run
 from tests.engine.conftest import Harness
 from tests.observability.test_metrics import delta, scrape
 from tests.runlog.conftest import (
@@ -155,3 +156,35 @@ def test_a_failed_write_is_recorded_and_never_fails_the_run(harness: Harness) ->
     assert write_pending(h.ctx) == 1
     assert export(h, run_id).status == "written"
     assert duck_rows(h, "SELECT count(*) FROM syncline_rejected_records") == [(2,)]
+
+
+def test_waits_while_another_run_reads_the_same_file(harness: Harness) -> None:
+    """The write lock of a DuckDB file would break a run reading it: wait for that run."""
+    h = harness
+    _table(h)
+    sync_id = make_logged_sync(h, {"warehouse_run_logs": True})
+    run_id, _ = run_with_rejects(h, sync_id, REJECT)
+    with h.ctx.sessions.begin() as s:
+        first = s.get(Sync, sync_id)
+        assert first is not None
+        reader = Sync(
+            workspace_id=h.workspace_id,
+            model_id=first.model_id,  # the same model, so the same source
+            destination_id=first.destination_id,
+            name="reader",
+            field_mapping=first.field_mapping,
+            sync_mode="upsert",
+            primary_key="id",
+            status="active",
+        )
+        s.add(reader)
+        s.flush()
+        reader_id = reader.id
+    reading = start_run(h, reader_id)  # claimed: running
+    assert write_pending(h.ctx) == 0
+    row = export(h, run_id)
+    assert row.status == "pending" and row.attempts == 0 and row.last_error == ""
+    end_run(h, reading)
+    make_due(h, run_id)
+    assert write_pending(h.ctx) == 1
+    assert export(h, run_id).status == "written"

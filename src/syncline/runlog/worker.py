@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from syncline.connectors.registry import UnknownConnectorError, source_class, validate_config
 from syncline.connectors.sources.runlog import (
@@ -27,6 +28,7 @@ from syncline.connectors.sources.runlog import (
     write_run_log,
 )
 from syncline.context import AppContext
+from syncline.domain.enums import RunStatus
 from syncline.observability.logs import bind_run
 from syncline.observability.metrics import run_log_written
 from syncline.runlog.hook import schema_of
@@ -42,6 +44,11 @@ MAX_ATTEMPTS = 6
 LEASE = timedelta(seconds=300)
 BATCH = 20
 CHUNK = 2000
+MAX_WAIT = timedelta(minutes=15)  # how long a DuckDB write waits for readers of the file
+
+
+class _Busy(Exception):
+    """Not now: another run is reading the same DuckDB file; try again next pass."""
 
 
 class _Permanent(Exception):
@@ -136,8 +143,28 @@ def _rejected(ctx: AppContext, run_id: str) -> Iterator[RejectedRecord]:
         after = rows[-1].id
 
 
+def _reading(s: Session, source_id: str, run_id: str) -> bool:
+    """Whether another run reading ``source_id`` is running (on any worker)."""
+    busy = s.scalars(
+        sa.select(SyncRun.id)
+        .join(Sync, Sync.id == SyncRun.sync_id)
+        .join(Model, Model.id == Sync.model_id)
+        .where(
+            Model.source_id == source_id,
+            SyncRun.status == RunStatus.RUNNING.value,
+            SyncRun.id != run_id,
+        )
+        .limit(1)
+    ).first()
+    return busy is not None
+
+
 def _target(ctx: AppContext, run_id: str) -> tuple[str, object, str | None, RunSummary]:
-    """(source type, its validated config, schema, the run's summary row)."""
+    """(source type, its validated config, schema, the run's summary row).
+
+    Raises:
+        _Busy: a DuckDB file that another run is reading (its write lock would break that read).
+    """
     with ctx.sessions() as s:
         run = s.get(SyncRun, run_id)
         sync = s.get(Sync, run.sync_id) if run is not None else None
@@ -145,6 +172,10 @@ def _target(ctx: AppContext, run_id: str) -> tuple[str, object, str | None, RunS
         source = s.get(Source, model.source_id) if model is not None else None
         if run is None or sync is None or source is None:
             raise _Permanent("the run, its sync or its source no longer exists")
+        row = s.get(RunLogExport, run_id)
+        waited = utcnow() - row.created_at if row is not None else timedelta(0)
+        if source.type == "duckdb" and waited < MAX_WAIT and _reading(s, source.id, run_id):
+            raise _Busy()
         if not supports(source.type):
             raise _Permanent(f"a {source.type} source cannot keep run logs")
         try:
@@ -158,9 +189,20 @@ def _target(ctx: AppContext, run_id: str) -> tuple[str, object, str | None, RunS
 def export_one(ctx: AppContext, run_id: str) -> bool:
     """Write one claimed run into its warehouse and record the attempt; whether it was written."""
     source_type, error, permanent, written = "unknown", "", False, 0
+    target: tuple[str, object, str | None, RunSummary] | None = None
+    failure: Exception | None = None
+    try:
+        target = _target(ctx, run_id)
+    except _Busy:
+        _postpone(ctx, run_id)
+        return False
+    except Exception as exc:  # recorded below, on the run's log lines
+        failure = exc
     with bind_run(ctx.sessions, run_id):
         try:
-            source_type, config, schema, summary = _target(ctx, run_id)
+            if target is None:
+                raise failure or RuntimeError("no target")
+            source_type, config, schema, summary = target
             written = write_run_log(
                 source_type, config, schema=schema, run=summary, rejected=_rejected(ctx, run_id)
             )
@@ -190,6 +232,14 @@ def export_one(ctx: AppContext, run_id: str) -> bool:
                 backoff = ctx.settings.alert_interval * (2**row.attempts)
                 row.next_attempt_at = now + timedelta(seconds=min(backoff, 3600.0))
     return not error
+
+
+def _postpone(ctx: AppContext, run_id: str) -> None:
+    """Come back next pass, without counting an attempt."""
+    with ctx.sessions.begin() as s:
+        row = s.get(RunLogExport, run_id)
+        if row is not None:
+            row.next_attempt_at = utcnow() + timedelta(seconds=ctx.settings.alert_interval)
 
 
 def write_pending(ctx: AppContext) -> int:

@@ -26,6 +26,7 @@ from itertools import islice
 from typing import Any
 
 from syncline.connectors.base import SourceError
+from syncline.connectors.sources.duckdb import _OPENING as _DUCKDB_OPENING
 
 __all__ = [
     "REJECTED_TABLE",
@@ -278,21 +279,24 @@ def write_run_log(
         raise SourceError(f"a {source_type} source cannot keep run logs")
     if schema is not None:
         check_schema_name(schema)
-    try:
-        conn, commit = _OPENERS[source_type](config)
-    except SourceError:
-        raise
-    except Exception as exc:
-        raise SourceError(f"cannot open the warehouse for run logs: {_text(exc)}") from exc
-    try:
-        n = _write(source_type, conn, schema, run, rejected)
-        commit(conn)
-        return n
-    except Exception as exc:
-        _rollback(conn)
-        raise SourceError(f"cannot write run logs: {_text(exc)}") from exc
-    finally:
-        conn.close()
+    # A DuckDB source of this process opening the file meanwhile waits for the write to end
+    # (it would fail on the file's write lock otherwise): the sources open under this lock.
+    with _DUCKDB_OPENING if source_type == "duckdb" else contextlib.nullcontext():
+        try:
+            conn, commit = _OPENERS[source_type](config)
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise SourceError(f"cannot open the warehouse for run logs: {_text(exc)}") from exc
+        try:
+            n = _write(source_type, conn, schema, run, rejected)
+            commit(conn)
+            return n
+        except Exception as exc:
+            _rollback(conn)
+            raise SourceError(f"cannot write run logs: {_text(exc)}") from exc
+        finally:
+            conn.close()
 
 
 def _rollback(conn: Any) -> None:

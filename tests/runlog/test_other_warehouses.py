@@ -80,3 +80,30 @@ def test_mysql_warehouse(mysql_database: dict[str, Any]) -> None:
             assert cur.fetchone() == (2,)
     finally:
         conn.close()
+
+
+def test_duckdb_many_rejected_records_in_chunks(tmp_path: Path) -> None:
+    """More rejected records than one chunk, inserted from Arrow (row by row took ~5 ms each)."""
+    import duckdb
+
+    from syncline.connectors.sources.duckdb import DuckDBConfig
+
+    path = tmp_path / "wh.duckdb"
+    duckdb.connect(str(path)).close()
+    many = [
+        RejectedRecord("r-1", i, "s-1", str(i), "upsert", "rejected", "bad", None, NOW)
+        for i in range(4500)
+    ]
+    config = DuckDBConfig(path=str(path), read_only=False)
+    for _ in range(2):
+        assert write_run_log("duckdb", config, schema=None, run=_run(), rejected=many) == 4500
+    con = duckdb.connect(str(path))
+    try:
+        got = con.execute(
+            "SELECT count(*), count(DISTINCT record_id), max(rejected_at) = ?::TIMESTAMPTZ "
+            "FROM syncline_rejected_records",
+            [NOW],
+        ).fetchone()
+    finally:
+        con.close()
+    assert got == (4500, 4500, True)

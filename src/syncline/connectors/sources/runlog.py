@@ -25,6 +25,8 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
+import pyarrow as pa
+
 from syncline.connectors.base import SourceError
 from syncline.connectors.sources.duckdb import _OPENING as _DUCKDB_OPENING
 
@@ -162,6 +164,29 @@ def _values(row: Any, source_type: str) -> tuple[Any, ...]:
     return out
 
 
+_REJECTED_ARROW = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("record_id", pa.int64()),
+        ("sync_id", pa.string()),
+        ("primary_key", pa.string()),
+        ("operation", pa.string()),
+        ("error_class", pa.string()),
+        ("error_message", pa.string()),
+        ("payload", pa.string()),
+        ("rejected_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def _arrow(chunk: list[RejectedRecord]) -> pa.Table:
+    columns = list(zip(*(astuple(r) for r in chunk), strict=True))
+    return pa.Table.from_arrays(
+        [pa.array(col, type=f.type) for col, f in zip(columns, _REJECTED_ARROW, strict=True)],
+        schema=_REJECTED_ARROW,
+    )
+
+
 def _chunks(rows: Iterable[RejectedRecord]) -> Iterator[list[RejectedRecord]]:
     it = iter(rows)
     while chunk := list(islice(it, CHUNK)):
@@ -193,9 +218,16 @@ def _write(
         marks = ", ".join([d.param] * len(fields(RejectedRecord)))
         n = 0
         for chunk in _chunks(rejected):
-            cur.executemany(
-                f"INSERT INTO {rej} VALUES ({marks})", [_values(r, source_type) for r in chunk]
-            )
+            if source_type == "duckdb":  # row by row is slow in DuckDB: insert from Arrow
+                conn.register("syncline_incoming", _arrow(chunk))
+                try:
+                    conn.execute(f"INSERT INTO {rej} SELECT * FROM syncline_incoming")
+                finally:
+                    conn.unregister("syncline_incoming")
+            else:
+                cur.executemany(
+                    f"INSERT INTO {rej} VALUES ({marks})", [_values(r, source_type) for r in chunk]
+                )
             n += len(chunk)
         return n
     finally:

@@ -187,6 +187,12 @@ def _arrow(chunk: list[RejectedRecord]) -> pa.Table:
     )
 
 
+def _columns(cls: type, d: _Dialect) -> tuple[str, str]:
+    """``(column list, parameter marks)`` of a row class (its fields, in order)."""
+    names = [f.name for f in fields(cls)]
+    return ", ".join(names), ", ".join([d.param] * len(names))
+
+
 def _chunks(rows: Iterable[RejectedRecord]) -> Iterator[list[RejectedRecord]]:
     it = iter(rows)
     while chunk := list(islice(it, CHUNK)):
@@ -213,20 +219,24 @@ def _write(
                 cur.execute(ddl)
         cur.execute(f"DELETE FROM {rej} WHERE run_id = {d.param}", [run.run_id])
         cur.execute(f"DELETE FROM {runs} WHERE run_id = {d.param}", [run.run_id])
-        marks = ", ".join([d.param] * len(fields(RunSummary)))
-        cur.execute(f"INSERT INTO {runs} VALUES ({marks})", _values(run, source_type))
-        marks = ", ".join([d.param] * len(fields(RejectedRecord)))
+        # Columns named: tables created beforehand may order them differently.
+        names, marks = _columns(RunSummary, d)
+        cur.execute(f"INSERT INTO {runs} ({names}) VALUES ({marks})", _values(run, source_type))
+        names, marks = _columns(RejectedRecord, d)
         n = 0
         for chunk in _chunks(rejected):
             if source_type == "duckdb":  # row by row is slow in DuckDB: insert from Arrow
                 conn.register("syncline_incoming", _arrow(chunk))
                 try:
-                    conn.execute(f"INSERT INTO {rej} SELECT * FROM syncline_incoming")
+                    conn.execute(
+                        f"INSERT INTO {rej} ({names}) SELECT {names} FROM syncline_incoming"
+                    )
                 finally:
                     conn.unregister("syncline_incoming")
             else:
                 cur.executemany(
-                    f"INSERT INTO {rej} VALUES ({marks})", [_values(r, source_type) for r in chunk]
+                    f"INSERT INTO {rej} ({names}) VALUES ({marks})",
+                    [_values(r, source_type) for r in chunk],
                 )
             n += len(chunk)
         return n

@@ -38,11 +38,14 @@ ALLOWED: dict[str, set[str]] = {
     | {"context", "settings", "observability"},
     "alerts": BASE
     | {"connectors", "store", "runs", "security", "context", "settings", "observability"},
+    "runlog": BASE
+    | {"connectors", "store", "runs", "security", "context", "settings"}
+    | {"observability"},
     "context": BASE | {"runs", "security", "settings", "store"},
     "settings": set(),
     "bootstrap": BASE
     | {"context", "settings", "store", "security", "runs", "execution", "scheduler", "services"}
-    | {"alerts", "observability"},
+    | {"alerts", "observability", "runlog"},
 }
 ENTRY_POINTS = {"api", "ui", "cli", "config"}
 ENTRY_MAY_NOT = {"emulators"}  # entry points may import anything else (the demo may, see below)

@@ -14,6 +14,8 @@ from syncline.alerts.rules import on_run_transition
 from syncline.alerts.worker import alert_loop
 from syncline.context import AppContext
 from syncline.observability.metrics import install as install_metrics
+from syncline.runlog.hook import on_run_transition as queue_run_logs
+from syncline.runlog.worker import run_log_loop
 from syncline.runs import hooks as run_hooks
 from syncline.security.keys import load_keys
 from syncline.security.redact import install_log_redaction
@@ -31,6 +33,7 @@ def build_context(settings: Settings) -> AppContext:
     settings.ensure_data_dir()
     configure_connectors(settings)
     run_hooks.register(on_run_transition)  # alert rules, in the transaction that ends a run
+    run_hooks.register(queue_run_logs)  # run logs for the warehouse, likewise (an outbox row)
     install_metrics()
     install_audit()
     engine = make_engine(settings.resolved_database_url())
@@ -87,7 +90,8 @@ def run_executor(ctx: AppContext) -> Iterator[None]:
 
 
 def executor_hooks(ctx: AppContext) -> list[Hook]:
-    """The hooks for an all-in-one process: workers, the scheduler and alert delivery."""
+    """The hooks for an all-in-one process: workers, the scheduler, alert delivery and the
+    run logs written into warehouses."""
     from syncline.scheduler.tick import scheduler_loop
 
-    return [run_executor, scheduler_loop, alert_loop]
+    return [run_executor, scheduler_loop, alert_loop, run_log_loop]

@@ -144,13 +144,13 @@ def dbt_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Create or update a Syncline model for each dbt model (never deletes). Exit 1 on errors."""
-    from syncline.cli.common import _context
+    from syncline.cli.common import _as_cli_user, _context
     from syncline.config.dbt import DbtImportError, import_models, manifest_models, read_manifest
     from syncline.config.dbt import select_models as choose
 
     try:
         models, warnings = choose(manifest_models(read_manifest(manifest)), select or [])
-        with _context() as ctx, ctx.sessions() as session:
+        with _as_cli_user(), _context() as ctx, ctx.sessions() as session:
             outcomes = import_models(
                 session,
                 secrets=ctx.secrets,

@@ -199,9 +199,11 @@ def worker(
     """
     from syncline.alerts.worker import alert_loop
     from syncline.bootstrap import make_executor
+    from syncline.runlog.worker import run_log_loop
 
     _setup_logging(log_level)
-    with _context() as ctx, alert_loop(ctx):  # alert checks and delivery beside the runs
+    # alert checks and delivery, and run logs written into warehouses, beside the runs
+    with _context() as ctx, alert_loop(ctx), run_log_loop(ctx):
         executor = make_executor(ctx, workers=concurrency)
         executor.start()
         backend = ctx.settings.resolved_backend()

@@ -8,7 +8,7 @@ import typer
 from cryptography.fernet import Fernet
 from rich.console import Console
 
-from syncline.cli.common import _context, _setup_logging
+from syncline.cli.common import _as_cli_user, _context, _setup_logging
 from syncline.settings import get_settings
 
 secrets_app = typer.Typer(help="The secret key and the encrypted secrets.", no_args_is_help=True)
@@ -56,7 +56,7 @@ def rotate(
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_key_file(path, Fernet.generate_key().decode() + "\n" + old)
         console.print(f"new key added at the top of {path}")
-    with _context(settings) as ctx, ctx.sessions() as session:
+    with _as_cli_user(), _context(settings) as ctx, ctx.sessions() as session:
         try:
             report = rotate_secrets(session, ctx.secrets)
         except SecretError as exc:

@@ -56,6 +56,11 @@ SCHEDULER_LAG = Gauge(
 ALERTS = Counter(
     "syncline_alerts", "Alert deliveries by channel type and outcome.", ["channel_type", "outcome"]
 )
+RUN_LOGS = Counter(
+    "syncline_warehouse_run_logs",
+    "Run log writes into the source warehouse, by source type and outcome (written, failed).",
+    ["source_type", "outcome"],
+)
 
 log = logging.getLogger(__name__)
 _TERMINAL = {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED}
@@ -64,6 +69,11 @@ _TERMINAL = {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED}
 def alert_delivered(channel_type: str, *, ok: bool) -> None:
     """For the alerts package: one delivery attempt's outcome (sent or failed)."""
     ALERTS.labels(channel_type, "sent" if ok else "failed").inc()
+
+
+def run_log_written(source_type: str, *, ok: bool) -> None:
+    """For the run log writer: one attempt to write a run into its warehouse."""
+    RUN_LOGS.labels(source_type, "written" if ok else "failed").inc()
 
 
 def scheduler_lag(slot: datetime, now: datetime) -> None:

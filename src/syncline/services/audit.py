@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 
 from syncline.security.redact import redact
 from syncline.services.common import Page, PageRequest, paginate
+from syncline.store.alert_tables import AlertChannel
 from syncline.store.tables import (
     ApiToken,
     AuditEvent,
@@ -46,6 +47,7 @@ AUDITED: dict[type[Any], str] = {
     Destination: "destination",
     Sync: "sync",
     SyncRun: "run",
+    AlertChannel: "alert_channel",
 }
 HIDDEN = {"config", "token_hash", "state"}
 IGNORED = {"updated_at", "created_at", "last_heartbeat_at", "last_used_at"}

@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from syncline.connectors.sources.runlog import check_schema_name
 from syncline.domain.enums import (
     ExecutionMode,
     FieldBehavior,
@@ -149,6 +150,20 @@ def _check_execution_config(value: Any) -> Any:
     return value
 
 
+def _check_config(value: Any) -> Any:
+    """``warehouse_run_logs`` is a boolean; ``warehouse_run_logs_schema`` a plain identifier."""
+    if not isinstance(value, dict):
+        return value
+    if "warehouse_run_logs" in value and not isinstance(value["warehouse_run_logs"], bool):
+        raise ValueError("config.warehouse_run_logs must be true or false")
+    schema = value.get("warehouse_run_logs_schema")
+    if schema is not None:
+        if not isinstance(schema, str):
+            raise ValueError("config.warehouse_run_logs_schema must be a string")
+        check_schema_name(schema)
+    return value
+
+
 def _check_schedule(value: Any) -> Any:
     if value is not None:
         parse_schedule(value)  # ValueError -> one 422 at "schedule" with the parser's message
@@ -195,6 +210,11 @@ class SyncSpec(StorableModel):
     @classmethod
     def _valid_execution_config(cls, value: Any) -> Any:
         return _check_execution_config(value)
+
+    @field_validator("config", mode="after")
+    @classmethod
+    def _valid_config(cls, value: Any) -> Any:
+        return _check_config(value)
 
     @property
     def is_live(self) -> bool:
@@ -252,3 +272,8 @@ class SyncPatch(PatchModel):
     @classmethod
     def _valid_execution_config(cls, value: Any) -> Any:
         return _check_execution_config(value)
+
+    @field_validator("config", mode="after")
+    @classmethod
+    def _valid_config(cls, value: Any) -> Any:
+        return _check_config(value)

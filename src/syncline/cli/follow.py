@@ -27,9 +27,11 @@ from syncline.cli.http import (
     stderr,
     stdout,
 )
-from syncline.cli.render import FINISHED, final_line, progress_view
+from syncline.cli.render import FINISHED, final_line, progress_line, progress_view
 
 POLL_SECONDS = 0.5
+# Without a terminal (CI logs) a changed progress line is printed at most this often.
+LINE_SECONDS = 2.0
 # A server restarting under a long run should not end the wait: tolerate ~5 s of errors.
 MAX_POLL_ERRORS = 10
 
@@ -49,12 +51,15 @@ def wait_for_run(
     started = time.monotonic()
     path = f"/syncs/{run['sync_id']}/runs/{run['id']}"
     errors = 0
+    lines = _Lines() if live and not stderr().is_terminal else None
     with ExitStack() as stack:
         display: Live | None = None
         if live:
             display = stack.enter_context(
                 Live(progress_view(run, 0.0), console=stderr(), refresh_per_second=4)
             )
+        if lines is not None:
+            lines.show(run, 0.0)
         try:
             while run["status"] not in FINISHED:
                 elapsed = time.monotonic() - started
@@ -75,9 +80,25 @@ def wait_for_run(
                     continue
                 if display is not None:
                     display.update(progress_view(run, time.monotonic() - started))
+                if lines is not None:
+                    lines.show(run, time.monotonic() - started)
         except KeyboardInterrupt:
             raise CliError(EXIT_INTERRUPTED, f"stopped waiting; run {run['id']} goes on") from None
     return run
+
+
+class _Lines:
+    """Progress as plain lines on stderr, where a live table cannot redraw (a CI log)."""
+
+    def __init__(self) -> None:
+        self._last = ""
+        self._at = float("-inf")
+
+    def show(self, run: dict[str, Any], elapsed: float) -> None:
+        line = progress_line(run, 0.0)
+        if line != self._last and time.monotonic() - self._at >= LINE_SECONDS:
+            stderr().print(progress_line(run, elapsed), highlight=False, soft_wrap=True)
+            self._last, self._at = line, time.monotonic()
 
 
 def follow(

@@ -192,6 +192,36 @@ def sent_total(summary: dict[str, Any]) -> int:
     return sum(int(v) for v in sent.values()) if isinstance(sent, dict) else int(sent)
 
 
+def phase(run: dict[str, Any]) -> str:
+    """The run's phase (``summary.phase``; a run without one is queued or starting)."""
+    summary = run.get("summary") or {}
+    return str(summary.get("phase") or ("queued" if run["status"] == "pending" else "starting"))
+
+
+def sent_text(summary: dict[str, Any]) -> str:
+    """``1,200 of 20,052 sent`` once the plan is known, else ``1,200 sent``."""
+    sent = summary.get("sent_total")
+    done = int(sent) if isinstance(sent, int) else sent_total(summary)
+    planned = summary.get("planned_total")
+    if isinstance(planned, int):
+        return f"{done:,} of {planned:,} sent"
+    return f"{done:,} sent"
+
+
+def rows_read(summary: dict[str, Any]) -> int:
+    """Model rows read so far (``rows_read`` while extracting, ``model_rows`` after)."""
+    return int(summary.get("rows_read") or summary.get("model_rows") or 0)
+
+
+def progress_line(run: dict[str, Any], elapsed: float) -> str:
+    """One line of progress, for a ``--wait`` whose stderr is not a terminal (CI logs)."""
+    summary = run.get("summary") or {}
+    return (
+        f"run {run['id']} {run['status']}: {phase(run)}, {rows_read(summary):,} read, "
+        f"{sent_text(summary)} ({elapsed:.0f} s)"
+    )
+
+
 def progress_view(run: dict[str, Any], elapsed: float) -> Table:
     """The live display of ``--wait``: phase, then rows through each stage."""
     summary = run.get("summary") or {}
@@ -200,10 +230,10 @@ def progress_view(run: dict[str, Any], elapsed: float) -> Table:
         table.add_column(col)
     table.add_row(
         status(run["status"]),
-        str(summary.get("phase", "waiting for a worker")),
-        str(summary.get("model_rows", 0)),
+        phase(run),
+        f"{rows_read(summary):,}",
         diff_line(summary),
-        str(sent_total(summary)),
+        sent_text(summary),
         str(run["rows_synced"]),
         str(run["rows_failed"]),
         f"{elapsed:.1f} s",

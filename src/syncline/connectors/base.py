@@ -7,7 +7,7 @@ Connectors import only this module (and pyarrow/pydantic). The engine hands dest
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -182,6 +182,8 @@ class RunInfo:
     stop: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
     # The run's one retry budget: every layer asks it before waiting to try again.
     budget: RetryBudget = field(default_factory=RetryBudget, compare=False, repr=False)
+    # The engine's progress callback: a destination calls ``report_sent`` between requests.
+    on_sent: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
 
     def check_stop(self) -> None:
         """Raise :class:`Interrupted` if the run was asked to stop."""
@@ -192,6 +194,13 @@ class RunInfo:
         """Sleep up to ``seconds``, waking at once (raising :class:`Interrupted`) on a stop."""
         if self.stop.wait(max(0.0, seconds)):
             raise Interrupted("the run was asked to stop")
+
+    def report_sent(self, records: int) -> None:
+        """Say that ``records`` more records of the batch in ``write()`` were answered
+        (acknowledged or rejected): a long batch shows progress before it returns. Safe from
+        any thread; cheap (the engine counts, a side thread saves)."""
+        if self.on_sent is not None:
+            self.on_sent(records)
 
     @property
     def writer_id(self) -> str:

@@ -90,6 +90,7 @@ class BatchLoader:
         backoff_max: float = 20.0,
         between_batches: Callable[[], None] | None = None,
         run: RunInfo | None = None,
+        attempt_started: Callable[[], None] | None = None,
     ) -> None:
         self.destination = destination
         self.snapshots = snapshots
@@ -103,6 +104,8 @@ class BatchLoader:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.between_batches = between_batches or (lambda: None)
+        # Each attempt at a batch starts its in-batch progress count again.
+        self.attempt_started = attempt_started or (lambda: None)
         self.stats = LoadStats()
         self.failed_keys: list[str] = []
         self.run = run
@@ -137,6 +140,7 @@ class BatchLoader:
             reraise=True,
         ):
             with attempt:
+                self.attempt_started()
                 result = self.destination.write(batch)
         errors = [(e.index, e.error_class, e.message) for e in result.errors]
         return errors
@@ -231,6 +235,7 @@ def loader_for(
     hash_probe: str,
     between_batches: Callable[[], None],
     run: RunInfo | None = None,
+    attempt_started: Callable[[], None] | None = None,
 ) -> BatchLoader:
     """A loader for one run of ``sync``, with the sync's retry settings."""
     cfg = sync.config or {}
@@ -250,6 +255,7 @@ def loader_for(
         backoff_initial=float(cfg.get("retry_backoff_seconds", 0.5)),
         between_batches=between_batches,
         run=run,
+        attempt_started=attempt_started,
     )
 
 

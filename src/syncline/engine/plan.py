@@ -11,7 +11,7 @@ from typing import Any
 
 from syncline.connectors.base import Operation
 from syncline.domain.enums import SyncMode
-from syncline.engine.diff import SENDABLE
+from syncline.engine.diff import SENDABLE, DiffCounts
 
 
 class DeleteGuardError(Exception):
@@ -39,6 +39,18 @@ _PLANS: dict[SyncMode, Plan] = {
 def plan_for(mode: SyncMode) -> Plan:
     """What ``mode`` sends."""
     return _PLANS[mode]
+
+
+def planned_counts(plan: Plan, counts: DiffCounts) -> dict[str, int]:
+    """How many records ``plan`` sends per operation, from the diff's counts (the live
+    progress's "N of M sent")."""
+    out: dict[str, int] = {}
+    for operation, classes in plan.sends:
+        n = sum(int(getattr(counts, cls)) for cls in classes)
+        out[operation.value] = out.get(operation.value, 0) + n
+    if plan.deletes:
+        out[Operation.DELETE.value] = counts.removed
+    return out
 
 
 def preview(plan: Plan) -> dict[str, tuple[str, ...]]:

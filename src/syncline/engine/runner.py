@@ -9,6 +9,7 @@ on any machine can run or resume it, and it reports to the run lifecycle only th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import shutil
 import threading
@@ -34,8 +35,9 @@ from syncline.engine.outcomes import (
     ending_of,
     spec_missing,
 )
-from syncline.engine.plan import check_delete_guard, plan_for
+from syncline.engine.plan import check_delete_guard, plan_for, planned_counts
 from syncline.engine.ports import EngineEnv, RunCancelled
+from syncline.engine.progress import LiveProgress, counting
 from syncline.engine.spec import RunSpec
 from syncline.engine.watch import StopWatcher
 
@@ -89,7 +91,9 @@ class _Runner:
     ) -> None:
         self.env, self.spec, self.work_dir, self.shard = env, spec, work_dir, shard
         self.execution, self.started = execution, started
-        self.summary: dict[str, Any] = {"phase": "starting"}
+        self.summary: dict[str, Any] = {}
+        # The live fields (phase, rows read, planned, sent), saved by a side thread.
+        self.live = LiveProgress(env.control)
         self.records = env.records(spec)
         self.rejected = 0
         self.loader: BatchLoader | None = None
@@ -100,6 +104,7 @@ class _Runner:
         self.stop = threading.Event()
         self._watcher = StopWatcher(env.control, self.stop)
         self._closers.append(self._watcher.close)
+        self._closers.append(self.live.close)
 
     def close(self) -> None:
         for fn in reversed(self._closers):
@@ -112,7 +117,8 @@ class _Runner:
         synced = self.loader.stats.acked_total if self.loader else 0
         self._fill_summary()
         self.summary["duration_seconds"] = round(time.monotonic() - self.started, 3)
-        return _outcome(ending, synced, self._failed(), json_safe(self.summary))
+        summary = self.live.merged(json_safe(self.summary), phase="done")
+        return _outcome(ending, synced, self._failed(), summary)
 
     def _failed(self) -> int:
         return self.rejected + (self.loader.stats.failed_total if self.loader else 0)
@@ -123,15 +129,19 @@ class _Runner:
         if self.loader:
             self.summary.update(self.loader.stats.as_summary())
 
+    def _base(self) -> tuple[int, int, dict[str, Any]]:
+        """The committed counts so far, for the live progress."""
+        self._fill_summary()
+        synced = self.loader.stats.acked_total if self.loader else 0
+        return synced, self._failed(), json_safe(self.summary)
+
+    def _phase(self, name: str) -> None:
+        self.live.phase(name, self._base())
+
     def _between_batches(self) -> None:
         self.env.control.before_batch()
         if self.loader and self.loader.stats.batches:
-            self._fill_summary()
-            self.env.control.progress(
-                rows_synced=self.loader.stats.acked_total,
-                rows_failed=self._failed(),
-                summary=json_safe(self.summary),
-            )
+            self.live.publish(self._base())
 
     def run(self) -> RunOutcome:
         spec, sync, env = self.spec, self.spec.sync, self.env
@@ -140,10 +150,11 @@ class _Runner:
         full = spec.run.run_mode == RunMode.FULL.value
         destination = env.destinations(spec.destination.type, env.decrypt(spec.destination.config))
         self._closers.append(destination.close)
-        self.summary["phase"] = "extracting"
         self._between_batches()
+        self.live.start()
+        self._phase("extracting")
         prepared = prepare_diff(
-            env,
+            dataclasses.replace(env, sources=counting(env.sources, self.live)),
             sync=sync,
             model=spec.model,
             source_row=spec.source,
@@ -155,14 +166,14 @@ class _Runner:
         self.differ = differ = prepared.differ
         mapping = prepared.mapping
         self.rejected = prepared.counts.rejected_total
-        self.summary["phase"] = "rejecting"
+        self.live.set_planned(planned_counts(plan, prepared.counts))
+        self._phase("diffing")  # the rejected rows are recorded, then loading starts
         for chunk in differ.rejected_rows(mapping):
             self.records.write((pk, "reject", cls, msg, payload) for pk, cls, msg, payload in chunk)
         if plan.deletes:
             assert prepared.guard is not None
             check_delete_guard(sync.config, *prepared.guard)
 
-        self.summary["phase"] = "loading"
         run = RunInfo(
             sync_id=sync.id,
             run_id=spec.run.id,
@@ -173,6 +184,7 @@ class _Runner:
             part=self.shard.label if self.shard else "",
             execution=self.execution,
             stop=self.stop,
+            on_sent=self.live.add_sent,
         )
         destination.begin(run)
         self.loader = loader = loader_for(
@@ -185,7 +197,9 @@ class _Runner:
             hash_probe=differ.probe,
             between_batches=self._between_batches,
             run=run,
+            attempt_started=self.live.restart_batch,
         )
+        self._phase("loading")
         rows = batch_size(destination.capabilities.max_batch_rows, sync.config, env.batch_rows)
         try:
             send_plan(loader, differ, mapping, plan, batch_rows=rows)
@@ -194,7 +208,7 @@ class _Runner:
             # says why (RunCancelled, ExecutionLost, WorkerStopping).
             self.env.control.before_batch()
             raise RunCancelled("cancelled") from None
-        self.summary["phase"] = "committing"
+        self._phase("committing")
         env.control.before_commit()  # a worker that lost the run must not compact or move the mark
         finish_snapshot(
             env.snapshots,
@@ -206,7 +220,6 @@ class _Runner:
             full=full,
             in_shard=self.shard is not None,
         )
-        self.summary["phase"] = "done"
         limit = (sync.config or {}).get("max_rejected_pct")
         # The model's rows already in step count: the same few rejects on a rerun are as
         # partial as they were the first time (docs/operations.md, "What happens when").

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.domain.enums import RunStatus, SyncStatus
+from syncline.domain.phases import ended_summary, fan_out_summary, queued_summary
 from syncline.domain.runs import RunOutcome, cancelled
 from syncline.runs.queue import JobQueue
 from syncline.runs.transitions import (
@@ -87,7 +88,7 @@ def release_run(
             RunStatus.RUNNING,
             RunStatus.PENDING,
             where=owned(SyncRun, run_id, executor_id),
-            values={"executor_id": None},
+            values={"executor_id": None, "summary": queued_summary()},
         ):
             return False
         if queue is not None:
@@ -140,6 +141,7 @@ def request_cancel(
         "result_class": outcome.result_class.value,
         "result_reason_code": outcome.reason_code,
         "completed_at": now,
+        "summary": ended_summary(None),
     }
     if transition(
         session,
@@ -191,15 +193,23 @@ def report_progress(
                     sa.func.coalesce(sa.func.sum(RunShard.rows_failed), 0),
                 ).where(RunShard.run_id == run_id)
             ).one()
+            shards = s.execute(
+                sa.select(RunShard.status, RunShard.summary).where(RunShard.run_id == run_id)
+            ).all()
             s.execute(
                 sa.update(SyncRun)
-                .where(SyncRun.id == run_id)
-                .values(rows_synced=totals[0], rows_failed=totals[1], updated_at=utcnow())
+                .where(SyncRun.id == run_id, SyncRun.status == RunStatus.RUNNING.value)
+                .values(
+                    rows_synced=totals[0],
+                    rows_failed=totals[1],
+                    summary=fan_out_summary([(st, sm) for st, sm in shards]),
+                    updated_at=utcnow(),
+                )
             )
             return
         s.execute(
             sa.update(SyncRun)
-            .where(SyncRun.id == run_id)
+            .where(SyncRun.id == run_id, SyncRun.status == RunStatus.RUNNING.value)
             .values(
                 rows_synced=rows_synced,
                 rows_failed=rows_failed,

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.domain.enums import RunStatus
+from syncline.domain.phases import ended_summary
 from syncline.domain.runs import (
     cancel_message,
     cancelled,
@@ -64,7 +65,8 @@ def reap_stale_runs(
                 outcome = cancelled(cancel_message(run.cancel_reason, unconfirmed=True))
             else:
                 outcome = run_heartbeat_timeout(timeout_seconds)
-            if not end(s, SyncRun, run_id, outcome, where=stale_cond, now=now):
+            done = {"summary": ended_summary(run.summary)}
+            if not end(s, SyncRun, run_id, outcome, where=stale_cond, values=done, now=now):
                 continue
             s.refresh(run)
             follow_on_sync(s, run, outcome, now)

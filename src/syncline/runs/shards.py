@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.domain.enums import ExecutionMode, RunStatus, SyncMode
+from syncline.domain.phases import queued_summary
 from syncline.domain.runs import RunOutcome, ShardRef, ShardResult
 from syncline.runs.queue import JobQueue
 from syncline.runs.transitions import FAN_OUT_EXECUTOR, beat, changed, end, owned, transition
@@ -75,7 +76,7 @@ def start_fan_out(
             s.add_all(shards)
             s.flush()
         run.executor_id = FAN_OUT_EXECUTOR  # still running: the owner changes, not the status
-        run.summary = {"phase": "fan_out", "shards": len(shards)}
+        run.summary = {**queued_summary(), "shards": len(shards)}  # shards report next
         for shard in shards:
             if shard.status == RunStatus.PENDING.value:
                 queue.enqueue_shard(s, shard)

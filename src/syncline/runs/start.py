@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.domain.enums import ACTIVE_RUN_STATUSES, RunMode, RunStatus, SyncStatus
+from syncline.domain.phases import queued_summary
 from syncline.runs.queue import JobQueue
 from syncline.store.tables import Sync, SyncRun, new_id
 
@@ -63,7 +64,7 @@ def start_run(
         rows_synced=0,
         rows_failed=0,
         error_message="",
-        summary={},
+        summary=queued_summary(),
     )
     session.add(run)
     session.flush()
@@ -164,7 +165,7 @@ def start_many(
                 "rows_synced": 0,
                 "rows_failed": 0,
                 "error_message": "",
-                "summary": {},
+                "summary": queued_summary(),
             }
         )
     if not rows:

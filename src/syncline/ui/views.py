@@ -95,11 +95,14 @@ def _total(value: Any) -> int:
 
 @dataclass(frozen=True)
 class Progress:
-    """A run's live progress: what phase it is in and how many rows of how many were sent."""
+    """A run's live progress: its phase, rows read, and how many records of how many were
+    sent (``planned`` is False until the diff has said how many will be)."""
 
     phase: str
     done: int
     total: int
+    read: int = 0
+    planned: bool = False
 
     @property
     def percent(self) -> int:
@@ -107,12 +110,21 @@ class Progress:
 
 
 def progress(run: SyncRun) -> Progress:
-    """Phase and counts from the run's live summary (the engine reports them per batch)."""
+    """Phase and counts from the run's live summary (the engine saves them every second or
+    so, inside a batch too: ``sent_total`` of ``planned_total``; see docs/engine.md)."""
     summary = run.summary or {}
-    planned = sum(_total(summary.get(k)) for k in ("added", "changed", "removed"))
-    done = _total(summary.get("sent")) or run.rows_synced + run.rows_failed
-    phase = str(summary.get("phase") or ("sending" if run.status == "running" else run.status))
-    return Progress(phase=phase, done=done, total=max(planned, done))
+    if isinstance(summary.get("planned_total"), int):
+        total, planned = int(summary["planned_total"]), True
+    else:
+        total = sum(_total(summary.get(k)) for k in ("added", "changed", "removed"))
+        planned = "added" in summary
+    sent = summary.get("sent_total")
+    done = int(sent) if isinstance(sent, int) else _total(summary.get("sent"))
+    done = done or run.rows_synced + run.rows_failed
+    unsaid = {"pending": "queued", "running": "starting"}  # a run saved before phases
+    phase = str(summary.get("phase") or unsaid.get(run.status, run.status))
+    read = int(summary.get("rows_read") or summary.get("model_rows") or 0)
+    return Progress(phase=phase, done=done, total=max(total, done), read=read, planned=planned)
 
 
 def chart(runs: list[SyncRun], width: int = 600, height: int = 120) -> dict[str, Any]:

@@ -126,6 +126,7 @@ class Sender:
         self._client: httpx.AsyncClient | None = None
         self._stop = threading.Event()
         self._budget = RetryBudget()
+        self._run: RunInfo | None = None
         self._limiter: AsyncLimiter | None = None
         self._expo = wait_exponential_jitter(
             multiplier=policy.backoff_initial, max=policy.backoff_max, jitter=policy.backoff_initial
@@ -145,6 +146,7 @@ class Sender:
         """
         self._stop = run.stop if run is not None else threading.Event()
         self._budget = run.budget if run is not None else RetryBudget()
+        self._run = run
         return self.run(self._send_all(requests))
 
     def head(self, headers: dict[str, str]) -> httpx.Response:
@@ -253,7 +255,10 @@ class Sender:
                 errors = {i: (message, exc.error_class) for i in range(len(request.keys))}
                 return Outcome(errors, answered=False)
         assert response is not None
-        return self._outcome(request, response)
+        outcome = self._outcome(request, response)
+        if self._run is not None:  # live progress between requests, not only per batch
+            self._run.report_sent(len(request.keys))
+        return outcome
 
     async def _attempt(self, request: Request) -> httpx.Response:
         if self._stop.is_set():

@@ -19,6 +19,11 @@ def queued_summary() -> dict[str, Any]:
     return {"phase": QUEUED}
 
 
+def started_summary() -> dict[str, Any]:
+    """The summary of a run a worker just claimed: its engine opens the source first."""
+    return {"phase": PHASES[1]}
+
+
 def ended_summary(summary: dict[str, Any] | None) -> dict[str, Any]:
     """``summary`` of a run that ended without the engine saying so (cancelled while queued,
     reaped): its counts kept, its phase ``done``."""
@@ -30,7 +35,7 @@ def fan_out_summary(shards: list[tuple[str, dict[str, Any] | None]]) -> dict[str
     phase of a shard still at work, and the rows read, planned and sent summed over shards
     (``planned_total`` once every shard knows its own)."""
     open_phases = [
-        ((summary or {}).get("phase") or QUEUED) if status == "running" else QUEUED
+        ((summary or {}).get("phase") or PHASES[1]) if status == "running" else QUEUED
         for status, summary in shards
         if status in ("pending", "running")
     ]

@@ -144,7 +144,8 @@ class LiveProgress:
             pass
 
     def _watch(self) -> None:
-        while not self._done.wait(max(self._interval / 2, 0.05)):
+        # A due save is at most a quarter interval late (a look is a lock and a compare).
+        while not self._done.wait(max(self._interval / 4, 0.05)):
             if time.monotonic() - self._saved_at >= self._interval:
                 self._save()
 

@@ -15,7 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncline.domain.enums import RunStatus, SyncStatus
-from syncline.domain.phases import ended_summary, fan_out_summary, queued_summary
+from syncline.domain.phases import (
+    ended_summary,
+    fan_out_summary,
+    queued_summary,
+    started_summary,
+)
 from syncline.domain.runs import RunOutcome, cancelled
 from syncline.runs.queue import JobQueue
 from syncline.runs.transitions import (
@@ -62,7 +67,12 @@ def _claim(s: Session, run_id: str, executor_id: str) -> bool:
         run_id,
         RunStatus.PENDING,
         RunStatus.RUNNING,
-        values={"executor_id": executor_id, "started_at": now, "last_heartbeat_at": now},
+        values={
+            "executor_id": executor_id,
+            "started_at": now,
+            "last_heartbeat_at": now,
+            "summary": started_summary(),  # the engine's own progress follows within a second
+        },
         now=now,
     )
 

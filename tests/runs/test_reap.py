@@ -25,6 +25,9 @@ def test_stale_run_is_reaped_and_resumed_as_linked_attempt(
     h.update_sync(sync_id, max_auto_resume_attempts=1)
     run_id = _pending(h, sync_id)
     assert claim_run(h.ctx.sessions, run_id, executor_id="dead-worker")
+    with h.ctx.sessions() as s:
+        claimed = s.get(SyncRun, run_id)
+        assert claimed is not None and claimed.summary == {"phase": "extracting"}
     # The worker dies: no more heartbeats. A live one beats and is left alone.
     assert reap_stale_runs(h.ctx.sessions, timeout_seconds=60) == []
     later = utcnow() + timedelta(seconds=120)
@@ -39,6 +42,7 @@ def test_stale_run_is_reaped_and_resumed_as_linked_attempt(
             "failure",
             "heartbeat_timeout",
         )
+        assert old.summary["phase"] == "done"  # ended, whatever phase it died in
         assert sync.status == "error"
     new_id = resume_after_timeout(h.ctx.sessions, h.ctx.queue, run_id)
     assert new_id is not None
@@ -48,6 +52,7 @@ def test_stale_run_is_reaped_and_resumed_as_linked_attempt(
         assert old is not None and new is not None
         assert old.next_attempt_run_id == new_id and new.previous_attempt_run_id == run_id
         assert new.attempt_number == 2 and new.attempt_root_run_id == run_id
+        assert new.summary == {"phase": "queued"}
         assert new.triggered_by == "auto_resume"
     # The resumed attempt runs to the end; a second timeout is not resumed (limit 1).
     ex = EmbeddedExecutor(h.ctx, workers=1, poll_interval=0.1)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from syncline.connectors.base import BatchResult, ChangeBatch, DestinationError
+from syncline.connectors.base import BatchResult, ChangeBatch, DestinationError, Interrupted
 from syncline.domain.enums import RunStatus
 from syncline.domain.phases import PHASES
 from syncline.engine import progress
@@ -166,3 +166,22 @@ def test_unchanged_counts_are_not_saved_again() -> None:
     live.publish((0, 0, {"sent": {"upsert": 2}}))
     assert control.progress_calls[-1]["summary"]["sent_total"] == 2
     assert control.progress_calls[-1]["summary"]["rows_read"] == 5
+
+
+def test_a_cancelled_batch_counts_only_what_was_committed_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ended run's ``sent_total`` is its ``sent``: an interrupted batch is not counted twice."""
+    monkeypatch.setattr(progress, "INTERVAL_SECONDS", 0.0)
+
+    class StopsMidBatch(FakeDestination):
+        def write(self, batch: ChangeBatch) -> BatchResult:
+            self.run.report_sent(4)
+            raise Interrupted(acknowledged=[0, 1, 2, 3])
+
+    b = Bench(tmp_path)
+    b.sync_fields["config"] = {**b.sync_fields["config"], "batch_size": 10}
+    b.destination = StopsMidBatch()
+    outcome, _ = b.run()
+    assert outcome.status == RunStatus.CANCELLED and outcome.summary is not None
+    assert outcome.summary["sent"] == {"upsert": 4} and outcome.summary["sent_total"] == 4

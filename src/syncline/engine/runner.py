@@ -117,6 +117,7 @@ class _Runner:
         synced = self.loader.stats.acked_total if self.loader else 0
         self._fill_summary()
         self.summary["duration_seconds"] = round(time.monotonic() - self.started, 3)
+        self.live.restart_batch()  # an interrupted batch counts what was committed of it
         summary = self.live.merged(json_safe(self.summary), phase="done")
         return _outcome(ending, synced, self._failed(), summary)
 

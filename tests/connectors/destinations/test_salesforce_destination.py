@@ -81,6 +81,15 @@ def test_batches_are_sent_200_records_a_request(sf: SalesforceEmulator) -> None:
     assert stored(sf) == []
 
 
+def test_each_chunk_is_reported_as_sent_before_the_batch_returns(sf: SalesforceEmulator) -> None:
+    reported: list[int] = []
+    dest = open_sf(sf)
+    fields = ["id", "email", "score"]
+    dest.begin(RunInfo("s1", "r1", SyncMode.UPSERT, "id", fields, on_sent=reported.append))
+    assert write(dest, Operation.UPSERT, people(range(1, 451))).errors == []
+    assert reported == [200, 200, 50]  # the engine's live "N of M sent", chunk by chunk
+
+
 def test_the_emulator_refuses_more_than_200_records(sf: SalesforceEmulator) -> None:
     token = httpx.post(
         f"{sf.url}/services/oauth2/token",

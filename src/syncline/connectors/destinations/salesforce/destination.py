@@ -200,6 +200,7 @@ class SalesforceDestination:
             for start in range(0, size, CHUNK):  # convert chunk by chunk: memory stays small
                 recs = self._recs(batch, start, CHUNK)
                 errors += self._rest.write(op, recs, skip_nulls=batch.skip_nulls)
+                self._run.report_sent(len(recs))  # live progress per chunk of 200
         return BatchResult(size, sorted(errors, key=lambda e: e.index))
 
     def finish(self, *, success: bool) -> None:

@@ -40,7 +40,15 @@ RUN_EXAMPLE: dict[str, Any] = {
     "run_mode": "incremental",
     "execution_mode": "sequential",
     "trigger_ref": "manual",
-    "summary": {"added": 120, "changed": 5300, "removed": 0},
+    "summary": {
+        "added": 120,
+        "changed": 5300,
+        "removed": 0,
+        "phase": "done",
+        "rows_read": 20052,
+        "planned_total": 5420,
+        "sent_total": 5420,
+    },
 }
 
 

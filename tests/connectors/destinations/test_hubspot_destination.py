@@ -81,6 +81,15 @@ def test_batches_are_sent_100_inputs_a_request(hs: HubSpotEmulator) -> None:
     assert stored(hs) == [] and len(hs.archived(HS_OBJECT)) == 250
 
 
+def test_each_request_is_reported_as_sent_before_the_batch_returns(hs: HubSpotEmulator) -> None:
+    reported: list[int] = []
+    dest = open_hs(hs)
+    fields = ["id", "email", "score"]
+    dest.begin(RunInfo("s1", "r1", SyncMode.UPSERT, "id", fields, on_sent=reported.append))
+    assert write(dest, Operation.UPSERT, people(range(1, 251))).errors == []
+    assert reported == [100, 100, 50]  # the engine's live "N of M sent", request by request
+
+
 def test_the_emulator_refuses_more_than_100_inputs(hs: HubSpotEmulator) -> None:
     inputs = [{"idProperty": HS_ID, "id": str(i), "properties": {}} for i in range(101)]
     response = httpx.post(

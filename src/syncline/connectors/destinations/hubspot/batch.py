@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -79,6 +79,8 @@ class BatchWriter:
         self.object_type = object_type
         self.id_property = id_property
         self.policy = policy
+        # Told the size of each chunk HubSpot answered (the engine's live progress).
+        self.on_chunk: Callable[[int], None] = lambda records: None
 
     def write(self, op: Operation, recs: list[Rec], *, skip_nulls: bool) -> list[RecordError]:
         """Every record of ``recs`` not in the returned errors was applied."""
@@ -91,6 +93,7 @@ class BatchWriter:
                 what=f"HubSpot {op.value} of {len(chunk)} {self.object_type}",
                 policy=self.policy,
             )
+            self.on_chunk(len(chunk))
         return errors
 
     def norm(self, value: Any) -> str:

@@ -136,6 +136,7 @@ class HubSpotDestination:
             raise DestinationError(problem)
         cfg = self._config
         self._writer = BatchWriter(client, cfg.object_type, cfg.id_property, self._policy)
+        self._writer.on_chunk = run.report_sent  # live progress per request of 100
 
     def write(self, batch: ChangeBatch) -> BatchResult:
         """Apply one batch; every record not in the returned errors was applied."""

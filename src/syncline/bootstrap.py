@@ -33,7 +33,12 @@ def build_context(settings: Settings) -> AppContext:
     run_hooks.register(on_run_transition)  # alert rules, in the transaction that ends a run
     install_metrics()
     install_audit()
-    engine = make_engine(settings.resolved_database_url())
+    engine = make_engine(
+        settings.resolved_database_url(),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+    )
     ring = load_keys(settings.secret_key, settings.data_dir, settings.secret_key_file)
     ctx = AppContext(
         settings=settings,

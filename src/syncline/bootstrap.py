@@ -36,7 +36,12 @@ def build_context(settings: Settings) -> AppContext:
     run_hooks.register(queue_run_logs)  # run logs for the warehouse, likewise (an outbox row)
     install_metrics()
     install_audit()
-    engine = make_engine(settings.resolved_database_url())
+    engine = make_engine(
+        settings.resolved_database_url(),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+    )
     ring = load_keys(settings.secret_key, settings.data_dir, settings.secret_key_file)
     ctx = AppContext(
         settings=settings,

@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     rate_limit_auth_failures: str = "20/minute"
     ui_session_ttl: float = 8 * 3600.0
     secret_key_file: Path | None = None  # default: see security/keys.py
+    # The metadata store's connection pool (PostgreSQL and SQLite alike), per process.
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=20, ge=0)
+    db_pool_timeout: float = Field(default=30.0, gt=0)
+    # Requests inside the API at once (default: two thirds of the pool); the rest queue up to
+    # api_queue_timeout seconds, then answer 503 + Retry-After (docs/operations.md).
+    api_concurrency: int | None = Field(default=None, ge=1)
+    api_queue_timeout: float = Field(default=30.0, gt=0)
     workers: int = 4
     heartbeat_timeout: float = 60.0
     heartbeat_interval: float = 5.0

@@ -18,6 +18,7 @@ from fastapi_offline import FastAPIOffline
 from syncline.api import compat
 from syncline.api.edge import BodyLimitMiddleware, SecurityHeadersMiddleware
 from syncline.api.errors import install_error_handlers
+from syncline.api.gate import AdmissionMiddleware
 from syncline.api.routes import (
     alerts,
     catalog,
@@ -106,7 +107,9 @@ def create_app(ctx: AppContext, *, lifespan_hooks: Sequence[LifespanHook] = ()) 
     app.include_router(alerts.router)
     app.include_router(compat.router)
     install_ui(app)
-    # Added last = outermost: the headers also reach the limit middleware's own answers.
+    # Added last = outermost: the headers also reach the limit middleware's own answers; a
+    # request is admitted (gate.py) only once its body is read.
+    app.add_middleware(AdmissionMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     return app

@@ -152,9 +152,21 @@ def serve(
     workers: Annotated[
         bool, typer.Option("--workers/--no-workers", help="Run syncs in this process.")
     ] = True,
+    api_workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="API processes (uvicorn workers); runs stay in the parent process."
+        ),
+    ] = 1,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
-    """Run the API (and, by default, the scheduler and a worker pool) in one process."""
+    """Run the API (and, by default, the scheduler and a worker pool) in one process.
+
+    With ``--api-workers N`` the API is served by N processes and this one keeps only the
+    runs, the scheduler and alert delivery (docs/operations.md, "Scaling the API").
+    """
+    import contextlib
+
     import uvicorn
 
     from syncline.api.app import create_app
@@ -169,11 +181,27 @@ def serve(
     upgrade(settings.resolved_database_url())
     ctx = build_context(settings)
     hooks = executor_hooks(ctx) if workers else []
-    api = create_app(ctx, lifespan_hooks=hooks)
     console.print(f"Syncline API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-    uvicorn.run(
-        api, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=30
-    )
+    level = log_level.lower()
+    if api_workers == 1:
+        api = create_app(ctx, lifespan_hooks=hooks)
+        uvicorn.run(api, host=host, port=port, log_level=level, timeout_graceful_shutdown=30)
+        return
+    with contextlib.ExitStack() as stack:
+        for hook in hooks:  # the runs, the scheduler and alerts: here, once
+            stack.enter_context(hook(ctx))
+        uvicorn.run(
+            "syncline.api.asgi:build",
+            factory=True,
+            workers=api_workers,
+            host=host,
+            port=port,
+            log_level=level,
+            timeout_graceful_shutdown=30,
+            # a worker builds its whole context before it answers; uvicorn's 5 s is too short
+            # on a busy machine and it would restart workers forever
+            timeout_worker_healthcheck=120,
+        )
 
 
 def _wait_for_signal() -> None:

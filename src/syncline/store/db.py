@@ -27,18 +27,26 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> sa.Engine:
+def make_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_timeout: float = 30.0
+) -> sa.Engine:
     """Create the SQLAlchemy engine for ``url``, tuned for SQLite or PostgreSQL."""
+    pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path == ":memory:" or not path:
+            pool = {}  # one in-memory database per connection: SQLAlchemy picks its own pool
         engine = sa.create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=True
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_pre_ping=True,
+            **pool,
         )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return sa.create_engine(url, pool_pre_ping=True, **pool)
 
 
 def make_sessionmaker(engine: sa.Engine) -> sessionmaker[Session]:

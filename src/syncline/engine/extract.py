@@ -5,11 +5,17 @@ Shared by runs and dry runs: everything here reads; what it opens is handed back
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
+
+from syncline.connectors._budget import RetryBudget, planned_wait
+from syncline.connectors.base import Interrupted, SourceError
 from syncline.domain.enums import SyncMode
 from syncline.domain.runs import ShardRef
 from syncline.engine.diff import DiffCounts, Differ, open_duckdb
@@ -21,7 +27,23 @@ from syncline.engine.mapping import (
 )
 from syncline.engine.plan import plan_for
 from syncline.engine.ports import ReadEnv
+from syncline.engine.watch import StopWatcher
 from syncline.store.tables import Model, Source, Sync
+
+
+def _watched(
+    batches: Iterable[pa.RecordBatch], watch: StopWatcher | None, failure: list[BaseException]
+) -> Iterator[pa.RecordBatch]:
+    """The source's batches, checking the run's stop between them; the source's own error
+    is kept, because DuckDB, which pulls the batches, may hand back its own instead."""
+    try:
+        for batch in batches:
+            if watch is not None and watch.stop.is_set():
+                raise Interrupted("the run was asked to stop while reading the source")
+            yield batch
+    except BaseException as exc:
+        failure.append(exc)
+        raise
 
 
 def extract(
@@ -31,17 +53,29 @@ def extract(
     source_row: Source,
     work_dir: Path,
     closers: list[Callable[[], None]],
+    watch: StopWatcher | None = None,
 ) -> Differ:
-    """Open the source and stream the model's rows into a DuckDB spilling to ``work_dir``."""
+    """Open the source and stream the model's rows into a DuckDB spilling to ``work_dir``.
+
+    Given ``watch``, a stop interrupts the source's query and the DuckDB staging it.
+    """
     source = env.sources(source_row.type, env.decrypt(source_row.config))
     closers.append(source.close)
     work_dir.mkdir(parents=True, exist_ok=True)
     differ = Differ(open_duckdb(temp_dir=str(work_dir)))
     closers.append(differ.close)
-    differ.stage_model(
-        source.read(model.sql, batch_rows=env.batch_rows),
-        columns=lambda: [c.name for c in source.columns(model.sql)],
-    )
+    failure: list[BaseException] = []
+    interrupts = (differ.con.interrupt, getattr(source, "interrupt", None))
+    with watch.interrupting(interrupts) if watch else contextlib.nullcontext():
+        try:
+            differ.stage_model(
+                _watched(source.read(model.sql, batch_rows=env.batch_rows), watch, failure),
+                columns=lambda: [c.name for c in source.columns(model.sql)],
+            )
+        except Exception as exc:
+            if failure and failure[0] is not exc and isinstance(failure[0], Exception):
+                raise failure[0] from exc
+            raise
     # The model is staged in the run's own DuckDB: release the source now, so the warehouse
     # is free (a dbt build can write to it) while the destination is loaded.
     closers.remove(source.close)
@@ -60,6 +94,42 @@ class PreparedDiff:
     guard: tuple[int, int, int] | None = None
 
 
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, SourceError) and exc.retryable
+
+
+class _SourceRetries:
+    """Extracting again after a retryable source failure (the connection was terminated, the
+    warehouse restarted), within the run's one retry budget; waits end at once on a stop."""
+
+    def __init__(self, budget: RetryBudget, watch: StopWatcher | None, backoff: float) -> None:
+        self.budget, self.watch = budget, watch
+        self._expo = wait_exponential_jitter(multiplier=backoff, max=20.0, jitter=backoff)
+
+    def stop(self, state: RetryCallState) -> bool:
+        if self.watch is not None and self.watch.stop.is_set():
+            return True
+        wait = planned_wait(state, self._expo)  # type: ignore[arg-type]
+        exc = state.outcome.exception() if state.outcome else None
+        reason = str(exc)
+        return not self.budget.allow(
+            wait, what="reading the source", reason=reason, attempt=state.attempt_number
+        )
+
+    def sleep(self, seconds: float) -> None:
+        if self.watch is not None and self.watch.stop.wait(seconds):
+            raise Interrupted("the run was asked to stop")
+
+    def retrying(self) -> Retrying:
+        return Retrying(
+            stop=self.stop,
+            wait=lambda state: planned_wait(state, self._expo),  # type: ignore[arg-type]
+            sleep=self.sleep,
+            retry=retry_if_exception(_retryable),
+            reraise=True,
+        )
+
+
 def prepare_diff(
     env: ReadEnv,
     *,
@@ -70,13 +140,64 @@ def prepare_diff(
     work_dir: Path,
     closers: list[Callable[[], None]],
     shard: ShardRef | None = None,
+    watch: StopWatcher | None = None,
+    budget: RetryBudget | None = None,
 ) -> PreparedDiff:
     """Extract the model, compile the mapping and classify rows (no writes anywhere).
 
-    Shared by runs and dry runs; what it opens is appended to ``closers``.
+    Shared by runs and dry runs; what it opens is appended to ``closers``. Given ``budget``,
+    a retryable source failure is extracted again within it; given ``watch``, a stop
+    interrupts the source's query and the diff's DuckDB queries.
     """
+    if budget is None:
+        return _prepare(env, sync, model, source_row, full, work_dir, closers, shard, watch)
+    backoff = float((sync.config or {}).get("retry_backoff_seconds", 0.5))
+    for attempt in _SourceRetries(budget, watch, backoff).retrying():
+        with attempt:
+            opened: list[Callable[[], None]] = []
+            try:
+                prepared = _prepare(
+                    env, sync, model, source_row, full, work_dir, opened, shard, watch
+                )
+            except SourceError:
+                for fn in reversed(opened):  # this attempt's DuckDB and source, before the next
+                    with contextlib.suppress(Exception):
+                        fn()
+                raise
+            except BaseException:
+                closers.extend(opened)
+                raise
+            closers.extend(opened)
+    return prepared
+
+
+def _prepare(
+    env: ReadEnv,
+    sync: Sync,
+    model: Model,
+    source_row: Source,
+    full: bool,
+    work_dir: Path,
+    closers: list[Callable[[], None]],
+    shard: ShardRef | None,
+    watch: StopWatcher | None,
+) -> PreparedDiff:
     mode = SyncMode(sync.sync_mode)
-    differ = extract(env, model=model, source_row=source_row, work_dir=work_dir, closers=closers)
+    differ = extract(
+        env, model=model, source_row=source_row, work_dir=work_dir, closers=closers, watch=watch
+    )
+    with watch.interrupting([differ.con.interrupt]) if watch else contextlib.nullcontext():
+        return _classify(env, sync, differ, mode, full, shard)
+
+
+def _classify(
+    env: ReadEnv,
+    sync: Sync,
+    differ: Differ,
+    mode: SyncMode,
+    full: bool,
+    shard: ShardRef | None,
+) -> PreparedDiff:
     columns = differ.model_columns()
     mappings = resolve_mappings(
         field_mapping=sync.field_mapping,

@@ -224,6 +224,15 @@ def batch_size(max_batch_rows: int, config: dict[str, Any] | None, default: int)
     return max(1, min(max_batch_rows, int((config or {}).get("batch_size", default))))
 
 
+def retry_budget(config: dict[str, Any] | None) -> RetryBudget:
+    """The run's one retry budget, from the sync config (documented defaults otherwise)."""
+    cfg = config or {}
+    return RetryBudget(
+        batch_seconds=float(cfg.get("retry_budget_seconds", DEFAULT_BATCH_SECONDS)),
+        run_seconds=float(cfg.get("run_retry_budget_seconds", DEFAULT_RUN_SECONDS)),
+    )
+
+
 def loader_for(
     destination: Destination,
     sync: Sync,

@@ -192,6 +192,12 @@ class CountingSource:
     def close(self) -> None:
         self._inner.close()
 
+    def interrupt(self) -> None:
+        """The inner source's ``interrupt()`` (cancel its running query), if it has one."""
+        inner = getattr(self._inner, "interrupt", None)
+        if inner is not None:
+            inner()
+
 
 def counting(
     open_source: Callable[[str, dict[str, Any]], Source], live: LiveProgress

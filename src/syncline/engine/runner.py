@@ -26,7 +26,7 @@ from syncline.domain.runs import RunOutcome, ShardRef
 from syncline.engine.commit import finish_snapshot
 from syncline.engine.diff import Differ
 from syncline.engine.extract import prepare_diff
-from syncline.engine.load import BatchLoader, batch_size, loader_for, send_plan
+from syncline.engine.load import BatchLoader, batch_size, loader_for, retry_budget, send_plan
 from syncline.engine.outcomes import (
     NOT_AN_OUTCOME,
     Ending,
@@ -63,7 +63,7 @@ def execute_run(env: EngineEnv, run_id: str, *, shard: ShardRef | None = None) -
     except NOT_AN_OUTCOME:
         raise
     except Exception as exc:
-        ending = ending_of(exc)
+        ending = runner.stopped() or ending_of(exc)
         if ending is None:
             log.exception("run %s crashed", run_id)
             ending = crashed(exc)
@@ -105,6 +105,19 @@ class _Runner:
         self._watcher = StopWatcher(env.control, self.stop)
         self._closers.append(self._watcher.close)
         self._closers.append(self.live.close)
+        self.budget = retry_budget(spec.sync.config)
+
+    def stopped(self) -> Ending | None:
+        """Whatever failed once the run was asked to stop (an interrupted query, a cancelled
+        source read) ends as the stop: the control says which (RunCancelled, or raises
+        ExecutionLost / WorkerStopping, which are not outcomes)."""
+        if not self.stop.is_set():
+            return None
+        try:
+            self.env.control.before_batch()
+        except RunCancelled as exc:
+            return ending_of(exc)
+        return ending_of(RunCancelled())
 
     def close(self) -> None:
         for fn in reversed(self._closers):
@@ -163,6 +176,8 @@ class _Runner:
             work_dir=self.work_dir,
             closers=self._closers,
             shard=self.shard,
+            watch=self._watcher,
+            budget=self.budget,
         )
         self.differ = differ = prepared.differ
         mapping = prepared.mapping
@@ -186,6 +201,7 @@ class _Runner:
             execution=self.execution,
             stop=self.stop,
             on_sent=self.live.add_sent,
+            budget=self.budget,
         )
         destination.begin(run)
         self.loader = loader = loader_for(

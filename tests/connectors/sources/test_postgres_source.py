@@ -33,9 +33,9 @@ def adbc_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     real = _pg_adbc.read_batches
 
-    def spy(conninfo: str, sql: str, *args: Any) -> Iterator[pa.RecordBatch]:
+    def spy(conninfo: str, sql: str, *args: Any, **kwargs: Any) -> Iterator[pa.RecordBatch]:
         calls.append(sql)
-        yield from real(conninfo, sql, *args)
+        yield from real(conninfo, sql, *args, **kwargs)
 
     monkeypatch.setattr(_pg_adbc, "read_batches", spy)
     return calls

@@ -156,6 +156,11 @@ class OpenConnections(Generic[C]):
             self._open.append(conn)
         return conn
 
+    def each(self) -> list[C]:
+        """The connections open now (a copy: they may be released meanwhile)."""
+        with self._lock:
+            return list(self._open)
+
     def release(self, conn: C) -> None:
         """Forget and close one connection (its read finished or failed)."""
         with self._lock:

@@ -9,8 +9,10 @@ part, which runs the query in a read-only transaction. A subclass writes only ``
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import pyarrow as pa
@@ -26,6 +28,8 @@ from syncline.connectors.sources._common import (
 from syncline.connectors.sources._sqlguard import check_select
 
 __all__ = ["DbApiSource"]
+
+log = logging.getLogger(__name__)
 
 C = TypeVar("C")
 T = TypeVar("T")
@@ -44,6 +48,8 @@ class DbApiSource(ABC, Generic[C, K]):
         self.config: K = config
         self._label = label
         self._conns: OpenConnections[C] = OpenConnections(closer)
+        # Cancels of statements running on connections the driver path opened itself.
+        self._cancels: list[Callable[[], None]] = []
 
     @abstractmethod
     def _open(self, timeout: float) -> C:
@@ -64,6 +70,19 @@ class DbApiSource(ABC, Generic[C, K]):
     @abstractmethod
     def _batches(self, conn: C, sql: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """Stream ``sql`` (already guarded) as batches of ``batch_rows`` rows."""
+
+    def _cancel(self, conn: C) -> None:
+        """Ask the server to cancel the statement running on ``conn`` (from another thread)."""
+
+    def interrupt(self) -> None:
+        """Cancel every statement running now, from another thread (the run must stop):
+        the read in progress fails at once instead of streaming to its end."""
+        cancels = [partial(self._cancel, c) for c in self._conns.each()] + list(self._cancels)
+        for cancel in cancels:
+            try:
+                cancel()
+            except Exception:  # the statement ended meanwhile, or the server is gone
+                log.debug("cancelling a statement of %s failed", self._label, exc_info=True)
 
     def _ping(self, conn: C) -> Any:
         """The row ``SELECT 1`` returns on ``conn``."""

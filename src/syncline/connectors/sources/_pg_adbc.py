@@ -9,7 +9,8 @@ and cut to exactly ``batch_rows`` rows, so callers see the same thing whichever 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -101,11 +102,14 @@ def read_batches(
     batch_rows: int,
     label: str,
     timeout_ms: int = 0,
+    *,
+    cancels: list[Callable[[], None]] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream ``sql`` through ADBC as batches of ``schema``, ``batch_rows`` rows each.
 
     ``sql`` has passed the SQL guard. The session is read-only before the driver opens its
-    transaction, and the whole COPY stops after ``timeout_ms`` (0: never).
+    transaction, and the whole COPY stops after ``timeout_ms`` (0: never). While the query
+    runs its cursor's cancel is in ``cancels``, for a run that must stop.
 
     Raises:
         SourceError: the connection or the query fails; connection failures are retryable.
@@ -120,6 +124,8 @@ def read_batches(
         # Session defaults, set in autocommit mode: every transaction after them is read-only.
         cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         cur.execute(f"SET statement_timeout TO {int(timeout_ms)}")
+        if cancels is not None:
+            cancels.append(cur.adbc_cancel)
         cur.execute(sql)
         reader = cur.fetch_record_batch()
         if len(reader.schema) != len(schema):
@@ -138,4 +144,7 @@ def read_batches(
             f"{label}: {_server_message(exc)}", retryable="ERROR:" not in text
         ) from exc
     finally:
+        if cancels is not None:
+            with contextlib.suppress(ValueError, NameError):
+                cancels.remove(cur.adbc_cancel)
         conn.close()

@@ -141,6 +141,15 @@ class MySQLSource(DbApiSource["pymysql.Connection[Any]", MySQLConfig]):
     def __init__(self, config: MySQLConfig) -> None:
         super().__init__(config, f"MySQL {config.host}:{config.port}/{config.database}", _abandon)
 
+    def _cancel(self, conn: pymysql.Connection[Any]) -> None:
+        """``KILL QUERY`` the statement of ``conn``, from a connection of its own."""
+        killer = self._open(self.config.preview_timeout_seconds)
+        try:
+            with killer.cursor() as cur:
+                cur.execute("KILL QUERY %s", (conn.thread_id(),))  # type: ignore[no-untyped-call]
+        finally:
+            killer.close()
+
     def _open(self, timeout: float) -> pymysql.Connection[Any]:
         """A new unbuffered connection: UTC, a statement timeout, patient with slow consumers.
 

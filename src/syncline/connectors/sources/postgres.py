@@ -203,6 +203,10 @@ class PostgresSource(DbApiSource[psycopg.Connection[Any], PostgresConfig]):
         )
         return SourceError(f"{self._label}: {text}", retryable=retryable)
 
+    def _cancel(self, conn: psycopg.Connection[Any]) -> None:
+        """libpq's cancel request, on a connection of its own (safe from another thread)."""
+        conn.cancel_safe(timeout=2.0)
+
     def _schema_on(self, conn: psycopg.Connection[Any], sql: str) -> pa.Schema:
         return self._describe_on(conn, sql)[0]
 
@@ -229,7 +233,13 @@ class PostgresSource(DbApiSource[psycopg.Connection[Any], PostgresConfig]):
             if all(oid in _pg_adbc.ADBC_OIDS for oid in oids):
                 conninfo = self.guarded_conninfo()
                 yield from _pg_adbc.read_batches(
-                    conninfo, sql, schema, batch_rows, self._label, timeout_ms(timeout)
+                    conninfo,
+                    sql,
+                    schema,
+                    batch_rows,
+                    self._label,
+                    timeout_ms(timeout),
+                    cancels=self._cancels,
                 )
                 return
         yield from super()._read_guarded(sql, batch_rows, timeout)

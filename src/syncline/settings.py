@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # Alerts (docs/alerts.md): links in messages start here; the delivery loop's period.
     public_url: str = "http://127.0.0.1:8000"
     alert_interval: float = Field(default=5.0, gt=0)
+    # /healthz reports "degraded" when the data directory has less free space (docs/operations.md).
+    min_free_disk_mb: int = Field(default=100, ge=0)
 
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL of the metadata store (SQLite in ``data_dir`` by default)."""

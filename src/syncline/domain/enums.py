@@ -115,4 +115,5 @@ class ReasonCode(StrEnum):
     RECORDS_REJECTED = "records_rejected"
     ALL_RECORDS_REJECTED = "all_records_rejected"
     TOO_MANY_REJECTED = "too_many_rejected"
+    DISK_FULL = "disk_full"
     OK = "ok"

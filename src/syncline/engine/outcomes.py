@@ -15,6 +15,7 @@ from syncline.connectors.base import ConnectorError
 from syncline.connectors.registry import UnknownConnectorError
 from syncline.domain import runs
 from syncline.domain.enums import ReasonCode
+from syncline.domain.faults import is_disk_full
 from syncline.domain.runs import RunOutcome
 from syncline.engine.mapping import MappingError
 from syncline.engine.plan import DeleteGuardError
@@ -91,6 +92,12 @@ def ending_of(exc: Exception) -> Ending | None:
         return _failed(ReasonCode.CONFIG_ERROR, f"configuration error: {exc}")
     if isinstance(exc, ConnectorError):
         return _failed(exc.reason_code, str(exc))
+    if is_disk_full(exc):
+        return _failed(
+            ReasonCode.DISK_FULL,
+            f"the disk of the data directory is full ({type(exc).__name__}: {exc}); free some "
+            "space: the run can be started again, committed batches stay",
+        )
     return None
 
 

@@ -53,11 +53,15 @@ class LifecycleControl:
         *,
         guard: Callable[[], None] | None = None,
         shard_id: str | None = None,
+        stopping: Callable[[], bool] | None = None,
     ) -> None:
         self.sessions = sessions
         self.run_id = run_id
         self.guard = guard or (lambda: None)
         self.shard_id = shard_id
+        # The executor's side of stopping (worker shutting down, ownership lost), polled
+        # with the cancel flag; ``guard`` then says which it was.
+        self.stopping = stopping or (lambda: False)
 
     def before_batch(self) -> None:
         if cancel_requested(self.sessions, self.run_id):
@@ -68,8 +72,9 @@ class LifecycleControl:
         self.guard()
 
     def stop_requested(self) -> bool:
-        """Whether a user asked the run to stop (polled by the engine's stop watcher)."""
-        return cancel_requested(self.sessions, self.run_id)
+        """Whether the run must stop now: a user asked, the worker is stopping or this
+        execution lost the run (polled by the engine's stop watcher)."""
+        return self.stopping() or cancel_requested(self.sessions, self.run_id)
 
     def progress(self, *, rows_synced: int, rows_failed: int, summary: dict[str, Any]) -> None:
         report_progress(
@@ -102,6 +107,7 @@ def engine_env(
     *,
     guard: Callable[[], None] | None = None,
     shard: ShardRef | None = None,
+    stopping: Callable[[], bool] | None = None,
 ) -> EngineEnv:
     """The ports of one execution of ``run_id``, built from the process's context."""
     base = read_env(ctx)
@@ -113,7 +119,11 @@ def engine_env(
         specs=partial(load_spec, ctx.sessions),
         records=lambda spec: RedactingSink(record_writer(ctx.sessions, spec)),
         control=LifecycleControl(
-            ctx.sessions, run_id, guard=guard, shard_id=shard.id if shard else None
+            ctx.sessions,
+            run_id,
+            guard=guard,
+            shard_id=shard.id if shard else None,
+            stopping=stopping,
         ),
     )
 
@@ -124,13 +134,18 @@ def run_engine(
     *,
     guard: Callable[[], None] | None = None,
     shard: ShardRef | None = None,
+    stopping: Callable[[], bool] | None = None,
 ) -> RunOutcome:
     """Execute a claimed run (or shard) through the engine; the caller records the outcome.
+
+    ``stopping`` (cheap, polled a few times a second) says the executor wants the run to
+    stop at once; ``guard`` (before every batch) raises WorkerStopping or ExecutionLost.
 
     The outcome's message is redacted here, the last point before it is stored: a vendor may
     echo a header value or token back in an error body.
     """
-    outcome = execute_run(engine_env(ctx, run_id, guard=guard, shard=shard), run_id, shard=shard)
+    env = engine_env(ctx, run_id, guard=guard, shard=shard, stopping=stopping)
+    outcome = execute_run(env, run_id, shard=shard)
     return replace(outcome, error_message=redact(outcome.error_message))
 
 

@@ -20,11 +20,13 @@ from functools import partial
 
 from syncline.context import AppContext
 from syncline.domain.enums import RunStatus
+from syncline.domain.faults import is_disk_full
 from syncline.domain.runs import ShardRef, combine_outcomes
 from syncline.engine.commit import compact_if_due
 from syncline.engine.diff import Differ, open_duckdb
 from syncline.engine.ports import ExecutionLost, WorkerStopping
 from syncline.execution.engine_env import run_engine, snapshot_store
+from syncline.observability.health import note_disk_full, note_write_ok
 from syncline.observability.logs import bind_run
 from syncline.runs.lifecycle import finish_run, heartbeat, release_run, still_owned
 from syncline.runs.reap import reap_stale_runs, reap_stale_shards
@@ -110,6 +112,29 @@ def _guard(
     return before_batch
 
 
+#: Seconds between two ownership reads by the stop watcher (a lost run stops within ~1 s).
+OWNERSHIP_POLL_SECONDS = 1.0
+
+
+def _stopping(
+    beat: Heartbeat, should_stop: Callable[[], bool], owned: Callable[[], bool]
+) -> Callable[[], bool]:
+    """Polled by the engine's stop watcher: the worker is stopping (SIGTERM), or this
+    execution lost its run (fenced, reaped, claimed by another worker). Ownership is read at
+    most once a second; the other checks are in memory."""
+    last = {"at": -OWNERSHIP_POLL_SECONDS, "owned": True}
+
+    def stopping() -> bool:
+        if should_stop() or beat.fenced():
+            return True
+        now = time.monotonic()
+        if now - last["at"] >= OWNERSHIP_POLL_SECONDS:
+            last["at"], last["owned"] = now, owned()
+        return not last["owned"]
+
+    return stopping
+
+
 def execute_claimed_run(
     ctx: AppContext, run_id: str, *, executor_id: str, should_stop: Callable[[], bool]
 ) -> None:
@@ -133,7 +158,12 @@ def _execute_claimed_run(
         ) as beat:
             owned = partial(still_owned, ctx.sessions, run_id, executor_id=executor_id)
             try:
-                outcome = run_engine(ctx, run_id, guard=_guard(ctx, beat, should_stop, owned))
+                outcome = run_engine(
+                    ctx,
+                    run_id,
+                    guard=_guard(ctx, beat, should_stop, owned),
+                    stopping=_stopping(beat, should_stop, owned),
+                )
             except WorkerStopping:
                 release_run(ctx.sessions, run_id, executor_id=executor_id, queue=ctx.queue)
                 log.info("run %s handed back: this worker is stopping", run_id)
@@ -141,7 +171,11 @@ def _execute_claimed_run(
             except ExecutionLost:
                 log.warning("run %s: this execution lost it (declared dead); stopped", run_id)
                 return
-            recorded = finish_run(ctx.sessions, run_id, outcome, executor_id=executor_id)
+            recorded = record_when_possible(
+                lambda: finish_run(ctx.sessions, run_id, outcome, executor_id=executor_id),
+                what=f"the outcome of run {run_id}",
+                should_stop=should_stop,
+            )
         if recorded and outcome.status == RunStatus.COMPLETED:
             fire_chained(ctx, run_id)
         log.info("run %s ended %s (%s)", run_id, outcome.status, outcome.reason_code)
@@ -181,7 +215,11 @@ def _execute_claimed_shard(
             )
             try:
                 outcome = run_engine(
-                    ctx, run_id, guard=_guard(ctx, beat, should_stop, owned), shard=shard
+                    ctx,
+                    run_id,
+                    guard=_guard(ctx, beat, should_stop, owned),
+                    shard=shard,
+                    stopping=_stopping(beat, should_stop, owned),
                 )
             except WorkerStopping:
                 release_shard(ctx.sessions, ctx.queue, shard.id, executor_id=executor_id)
@@ -195,6 +233,33 @@ def _execute_claimed_shard(
         finalize_fan_out(ctx, run_id, executor_id=executor_id)
     except Exception:
         log.exception("shard %s of run %s could not be recorded", shard.label, run_id)
+
+
+#: Seconds between two attempts at recording an outcome while the disk is full.
+DISK_FULL_RETRY_SECONDS = 2.0
+
+
+def record_when_possible(
+    write: Callable[[], bool], *, what: str, should_stop: Callable[[], bool]
+) -> bool:
+    """Record an outcome, waiting for space while the disk is full (``/healthz`` says
+    ``degraded`` meanwhile) instead of leaving the run ``running``; any other failure is
+    raised. A worker told to stop gives up: the reaper ends the run once it is stale."""
+    while True:
+        try:
+            done = write()
+        except Exception as exc:
+            if not is_disk_full(exc) or should_stop():
+                raise
+            note_disk_full(what)
+            log.error(
+                "cannot record %s: the data directory's disk is full (%s); retrying in %.0fs",
+                *(what, exc, DISK_FULL_RETRY_SECONDS),
+            )
+            time.sleep(DISK_FULL_RETRY_SECONDS)
+            continue
+        note_write_ok()
+        return done
 
 
 def finalize_fan_out(ctx: AppContext, run_id: str, *, executor_id: str) -> bool:

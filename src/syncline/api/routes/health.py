@@ -1,4 +1,8 @@
-"""``/healthz``: is the metadata store reachable and migrated? (for load balancers)."""
+"""``/healthz``: is the metadata store reachable and migrated? (for load balancers).
+
+``degraded`` (200: the server still answers) when the data directory's disk is full or
+nearly so: runs would fail to record their outcomes there.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from syncline.api.deps import CtxDep
 from syncline.api.schemas.common import HealthOut
+from syncline.observability.health import data_dir_problem
 from syncline.store.db import is_up_to_date
 
 router = APIRouter(tags=["health"])
@@ -20,7 +25,8 @@ router = APIRouter(tags=["health"])
     responses={503: {"model": HealthOut, "description": "Store unreachable or not migrated"}},
 )
 def healthz(ctx: CtxDep) -> HealthOut | JSONResponse:
-    """200 ``{"status": "ok"}`` when the store answers and is migrated, else 503."""
+    """200 ``{"status": "ok"}`` when the store answers and is migrated, else 503; 200
+    ``degraded`` with the reason while the data directory is out of space."""
     try:
         ok = is_up_to_date(ctx.engine)
         detail = "" if ok else "the metadata store is not migrated: run `syncline db upgrade`"
@@ -30,4 +36,7 @@ def healthz(ctx: CtxDep) -> HealthOut | JSONResponse:
         return JSONResponse(
             HealthOut(status="unavailable", detail=detail).model_dump(), status_code=503
         )
+    problem = data_dir_problem(ctx.settings.data_dir, ctx.settings.min_free_disk_mb << 20)
+    if problem:
+        return HealthOut(status="degraded", detail=problem)
     return HealthOut(status="ok")

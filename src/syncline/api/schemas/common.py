@@ -22,9 +22,10 @@ class DeletedOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    """``ok`` when the metadata store is reachable and migrated."""
+    """``ok`` when the metadata store is reachable and migrated; ``degraded`` (still 200) when
+    the data directory is (nearly) full, with the reason in ``detail``."""
 
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"]
     detail: str | None = None
 
 

@@ -12,16 +12,21 @@ Quoting (every HTTP destination): a response body that ends up in a check messag
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
-from syncline.connectors.base import DestinationError
+from syncline.connectors._budget import planned_wait
+from syncline.connectors.base import DestinationError, DestinationUnreachable, RunInfo
+
+log = logging.getLogger("syncline.retry")
 
 __all__ = [
     "BODY_LIMIT",
@@ -105,11 +110,16 @@ class Transient(Exception):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How long one idempotent step may be retried before the engine takes over."""
+    """How long one idempotent step may be retried before the engine takes over.
+
+    With ``run`` (set by the destination's ``begin``), every wait is paid from the run's one
+    retry budget and ends at once when the run is asked to stop.
+    """
 
     attempts: int = 5
     backoff_seconds: float = 1.0
     max_wait_seconds: float = 60.0
+    run: RunInfo | None = field(default=None, compare=False, repr=False)
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -131,22 +141,79 @@ def retrying(
     """Run an idempotent step, waiting and re-running it on ``Transient`` failures.
 
     The step must be safe to run twice (an upsert by key, a lookup followed by a create of
-    what is still absent): a timed-out request may have been applied by the server.
+    what is still absent): a timed-out request may have been applied by the server. Every
+    retry is logged with its reason and the next wait. Under a run (``policy.run``), the wait
+    must fit the run's retry budget and is interruptible; the stop is checked before every
+    attempt. Anything but ``Transient`` (auth refused, a request the vendor rejects whole,
+    an unknown object) fails on the first attempt.
 
     Raises:
-        DestinationError: retryable, once the attempts are spent, so the engine's own
-            backoff takes over with the whole batch.
+        DestinationError: once the attempts are spent (retryable: the engine's own backoff
+            may take over with the whole batch, within the same budget), or not retryable
+            when the run's budget cannot pay the next wait; ``DestinationUnreachable`` when
+            the last failure was the connection itself.
+        Interrupted: the run was asked to stop.
     """
-    for attempt in range(1, policy.attempts + 1):
-        try:
-            return step()
-        except Transient as exc:
-            if attempt >= policy.attempts:
-                raise DestinationError(
-                    f"{what}: {exc} (gave up after {attempt} attempts)", retryable=True
-                ) from exc
-            delay = (
-                exc.wait if exc.wait is not None else policy.backoff_seconds * 2 ** (attempt - 1)
+    run = policy.run
+
+    def wait_of(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hint = exc.wait if isinstance(exc, Transient) else None
+        delay = (
+            hint if hint is not None else policy.backoff_seconds * 2 ** (state.attempt_number - 1)
+        )
+        return float(min(delay, policy.max_wait_seconds))
+
+    refused = False
+
+    def stop(state: RetryCallState) -> bool:
+        nonlocal refused
+        if state.attempt_number >= policy.attempts:
+            return True
+        wait = planned_wait(state, wait_of)  # type: ignore[arg-type]
+        reason = str(state.outcome.exception()) if state.outcome else ""
+        if run is None:
+            log.warning(
+                "retrying %s (attempt %d failed: %s); next attempt in %.1fs",
+                *(what, state.attempt_number, reason, wait),
             )
-            sleep(min(delay, policy.max_wait_seconds))
-    raise AssertionError("unreachable")  # pragma: no cover
+            return False
+        refused = not run.budget.allow(wait, what=what, reason=reason, attempt=state.attempt_number)
+        return refused
+
+    def attempt_once() -> T:
+        if run is not None:
+            run.check_stop()
+        return step()
+
+    retrier = Retrying(
+        stop=stop,
+        wait=lambda state: planned_wait(state, wait_of),  # type: ignore[arg-type]
+        sleep=run.wait if run is not None else sleep,
+        retry=retry_if_exception_type(Transient),
+        reraise=True,
+    )
+    try:
+        return retrier(attempt_once)
+    except Transient as exc:
+        tries = retrier.statistics.get("attempt_number", policy.attempts)
+        spent = "the run's retry budget is spent" if refused else f"gave up after {tries} attempts"
+        message = f"{what}: {exc} ({spent})"
+        cause = exc.__cause__
+        if isinstance(cause, httpx.TransportError):
+            where = _host_port(cause)
+            detail = transport_detail(cause)
+            raise DestinationUnreachable(
+                f"{what}: cannot reach {where} ({detail}): {exc} ({spent})", retryable=not refused
+            ) from exc
+        raise DestinationError(message, retryable=not refused) from exc
+
+
+def _host_port(exc: httpx.TransportError) -> str:
+    """``host:port`` of the request that failed, for the message."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # no request attached
+        return "the server"
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return f"{url.host}:{port}"

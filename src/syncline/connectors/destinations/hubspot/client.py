@@ -67,6 +67,10 @@ class HubSpotClient:
         self._resume_at = 0.0
         self.throttled_seconds = 0.0
 
+    def sleep_with(self, sleep: Callable[[float], None]) -> None:
+        """Pause the pacer with ``sleep`` (a run's interruptible wait)."""
+        self._sleep = sleep
+
     def close(self) -> None:
         self._http.close()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -121,8 +122,14 @@ class HubSpotDestination:
         return [ObjectSchema(self._config.object_type, fields)]
 
     def begin(self, run: RunInfo) -> None:
-        """Check the token, the id property and that every mapped property is writable."""
+        """Check the token, the id property and that every mapped property is writable.
+
+        From here on every retry and every pause of the pacer is paid from the run's retry
+        budget and ends at once when the run is asked to stop.
+        """
+        self._policy = replace(self._policy, run=run)
         client = self._live()
+        client.sleep_with(run.wait)
         properties = self._properties(client)
         problem = self._id_problem(properties)
         fields = [f for f in run.fields if f != run.key_field]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -161,7 +162,12 @@ class SalesforceDestination:
         return out
 
     def begin(self, run: RunInfo) -> None:
-        """Authenticate, describe the object and check every mapped field exists."""
+        """Authenticate, describe the object and check every mapped field exists.
+
+        From here on every retry and every poll wait is paid from the run's retry budget (the
+        polls are not retries: they only end early) and ends at once on a stop.
+        """
+        self._policy = replace(self._policy, run=run)
         client = self._live()
         ext_name = self._config.external_id_field or run.key_field
         target = self._target(client, ext_name)
@@ -181,6 +187,7 @@ class SalesforceDestination:
             self._rest,
             poll_interval=self._config.poll_interval_seconds,
             timeout=self._config.bulk_timeout_seconds,
+            sleep=run.wait,
         )
 
     def write(self, batch: ChangeBatch) -> BatchResult:

@@ -63,6 +63,7 @@ def test_a_stopping_worker_hands_the_run_back_within_two_seconds(harness: Harnes
         assert len(rx.state) == ROWS
         # Resent at most the one request cut off in flight when the worker stopped.
         assert _records_received(rx) <= ROWS + 10
+    print(f"worker stop latency {latency:.2f}s")
     assert latency < 2, f"the worker took {latency:.2f}s to stop"
     assert run.status == "completed", (run.result_reason_code, run.error_message)
     assert run.rows_synced == ROWS - committed  # nothing committed was sent again
@@ -101,6 +102,7 @@ def test_an_execution_that_lost_its_run_stops_within_two_seconds(harness: Harnes
             ex.stop()
         assert len(rx.state) == ROWS
         assert _records_received(rx) <= ROWS + 10
+    print(f"lost execution stop latency {latency:.2f}s")
     assert latency < 2, f"the lost execution took {latency:.2f}s to stop"
     assert resumed.status == "completed", (resumed.result_reason_code, resumed.error_message)
     assert _snapshot_rows(h, sync_id) == ROWS

@@ -237,7 +237,7 @@ def worker(
         backend = ctx.settings.resolved_backend()
         console.print(f"worker {executor.executor_id} started ({concurrency} slots, {backend})")
         _wait_for_signal()
-        console.print("stopping: running runs stop at their next batch and go back to pending")
+        console.print("stopping: running runs stop within seconds and go back to pending")
         executor.stop()
 
 

@@ -80,7 +80,7 @@ class EmbeddedExecutor:
             self._threads.append(t)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop claiming; running runs stop at their next batch and go back to pending."""
+        """Stop claiming; running runs stop within 2 s (mid-batch) and go back to pending."""
         self._stop.set()
         self._wake.set()
         for t in self._threads:

@@ -252,7 +252,7 @@ class ProcrastinateWorker:
             raise RuntimeError(f"procrastinate worker failed to start: {self._error}")
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop taking jobs; running runs stop at their next batch and go back to pending.
+        """Stop taking jobs; running runs stop within 2 s (mid-batch) and go back to pending.
 
         Waits for that (a batch may take long against a slow API); the deployment's own
         grace period bounds it, and a run killed meanwhile is resumed after the timeout.

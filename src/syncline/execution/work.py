@@ -93,46 +93,47 @@ class Heartbeat:
         self._thread.join()
 
 
-def _guard(
-    ctx: AppContext,
-    beat: Heartbeat,
-    should_stop: Callable[[], bool],
-    owned: Callable[[], bool],
-) -> Callable[[], None]:
-    """Checked before every batch: stop if this worker is stopping or no longer the owner."""
-
-    def before_batch() -> None:
-        stopping = should_stop()
-        # Ownership last, right before the batch goes out: the narrowest window left.
-        if beat.fenced() or not owned():
-            raise ExecutionLost()
-        if stopping:
-            raise WorkerStopping()
-
-    return before_batch
-
-
 #: Seconds between two ownership reads by the stop watcher (a lost run stops within ~1 s).
 OWNERSHIP_POLL_SECONDS = 1.0
 
 
-def _stopping(
-    beat: Heartbeat, should_stop: Callable[[], bool], owned: Callable[[], bool]
-) -> Callable[[], bool]:
-    """Polled by the engine's stop watcher: the worker is stopping (SIGTERM), or this
-    execution lost its run (fenced, reaped, claimed by another worker). Ownership is read at
-    most once a second; the other checks are in memory."""
-    last = {"at": -OWNERSHIP_POLL_SECONDS, "owned": True}
+class _Fence:
+    """When this execution must stop, asked two ways that must agree: ``stopping`` (polled by
+    the engine's stop watcher, cheap: ownership read at most once a second) and ``guard``
+    (before every batch: raises). The watcher stops a batch only for facts that do not go
+    away: the worker is stopping, or the run is no longer this execution's (a heartbeat or
+    the ownership read found it taken). Heartbeats that are merely late (``fenced``) are
+    judged at batch boundaries only, as before: under load a transient gap must not cost the
+    run. Losing the run is sticky, so the guard then raises ExecutionLost and a stop is never
+    mistaken for a user's cancel."""
 
-    def stopping() -> bool:
-        if should_stop() or beat.fenced():
+    def __init__(
+        self, beat: Heartbeat, should_stop: Callable[[], bool], owned: Callable[[], bool]
+    ) -> None:
+        self.beat, self.should_stop, self.owned = beat, should_stop, owned
+        self.lost = False
+        self._owned_at = -OWNERSHIP_POLL_SECONDS
+
+    def stopping(self) -> bool:
+        if self.should_stop() or self.lost:
             return True
         now = time.monotonic()
-        if now - last["at"] >= OWNERSHIP_POLL_SECONDS:
-            last["at"], last["owned"] = now, owned()
-        return not last["owned"]
+        if self.beat.lost:
+            self.lost = True
+        elif now - self._owned_at >= OWNERSHIP_POLL_SECONDS:
+            self._owned_at = now
+            self.lost = not self.owned()
+        return self.lost
 
-    return stopping
+    def guard(self) -> None:
+        """Checked before every batch: stop if this worker is stopping or no longer the owner."""
+        stopping = self.should_stop()
+        # Ownership last, right before the batch goes out: the narrowest window left.
+        if self.lost or self.beat.fenced() or not self.owned():
+            self.lost = True
+            raise ExecutionLost()
+        if stopping:
+            raise WorkerStopping()
 
 
 def execute_claimed_run(
@@ -157,12 +158,13 @@ def _execute_claimed_run(
             ctx, lambda: heartbeat(ctx.sessions, run_id, executor_id=executor_id), run_id
         ) as beat:
             owned = partial(still_owned, ctx.sessions, run_id, executor_id=executor_id)
+            fence = _Fence(beat, should_stop, owned)
             try:
                 outcome = run_engine(
                     ctx,
                     run_id,
-                    guard=_guard(ctx, beat, should_stop, owned),
-                    stopping=_stopping(beat, should_stop, owned),
+                    guard=fence.guard,
+                    stopping=fence.stopping,
                 )
             except WorkerStopping:
                 release_run(ctx.sessions, run_id, executor_id=executor_id, queue=ctx.queue)
@@ -213,13 +215,14 @@ def _execute_claimed_shard(
             owned = partial(
                 still_owned, ctx.sessions, run_id, executor_id=executor_id, shard_id=shard.id
             )
+            fence = _Fence(beat, should_stop, owned)
             try:
                 outcome = run_engine(
                     ctx,
                     run_id,
-                    guard=_guard(ctx, beat, should_stop, owned),
+                    guard=fence.guard,
                     shard=shard,
-                    stopping=_stopping(beat, should_stop, owned),
+                    stopping=fence.stopping,
                 )
             except WorkerStopping:
                 release_shard(ctx.sessions, ctx.queue, shard.id, executor_id=executor_id)

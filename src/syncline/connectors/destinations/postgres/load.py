@@ -66,6 +66,11 @@ class StagedWriter:
         # an extra WAL record per row). While the staged keys are all new (an initial sync, an
         # insert-mode run) a plain INSERT does the same; the first duplicate key turns it off.
         self.fast_insert = True
+        # Into a table that was empty when this writer first wrote (created by this run, or an
+        # initial load), new rows are COPYed straight into it: no staging, no second write.
+        # None until probed; turned off by the first batch that does not go in whole.
+        self.direct: bool | None = None
+        self._direct_failures = 0
 
     def write(
         self,
@@ -89,9 +94,14 @@ class StagedWriter:
         errors: list[RecordError] = []
         found: list[int] = []
         size = data.column(ORD)[-1].as_py() + 1
+        if self.direct is None:
+            self.direct = self._may_copy_direct()
         try:
             with self._conn.transaction():
                 self._conn.execute("SET CONSTRAINTS ALL IMMEDIATE")  # fail rows, not COMMIT
+                direct = plan.sql.fast is not None and self.direct and self.fast_insert
+                if direct and self._copy_direct(columns, data):
+                    return []
                 try:
                     with self._conn.transaction():
                         self._copy(plan, data)
@@ -120,6 +130,50 @@ class StagedWriter:
                 if i not in seen
             ]
         return errors
+
+    def _may_copy_direct(self) -> bool:
+        """Whether a COPY into the target does exactly what the staged INSERT would.
+
+        Only into a table holding no rows yet (so the rows are almost surely new: anything
+        else would waste a COPY per run), without INSERT rules (COPY ignores rules) and without
+        row-level security (COPY FROM refuses it). Exactly-once by key does not rest on this
+        check: the target's unique key makes a COPY of a key it holds fail, and the batch then
+        takes the staged path (see ``_copy_direct``).
+        """
+        row = self._conn.execute(
+            sql.SQL(
+                "SELECT NOT c.relrowsecurity AND NOT EXISTS (SELECT 1 FROM pg_rewrite r"
+                " WHERE r.ev_class = c.oid AND r.ev_type = '3')"
+                " AND NOT EXISTS (SELECT 1 FROM {t}) FROM pg_class c WHERE c.oid = %s::regclass"
+            ).format(t=self._target),
+            (self._target.as_string(self._conn),),
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _copy_direct(self, columns: tuple[str, ...], data: pa.Table) -> bool:
+        """COPY the batch straight into the target under a savepoint; True if it all went in.
+
+        Any error (a key the table already holds, a value or constraint a row breaks) rolls
+        the savepoint back, so nothing of the attempt remains, and the batch is then applied
+        through staging, where ON CONFLICT and bisection handle it row by row. A key that
+        exists turns the direct path off for the rest of the run.
+        """
+        names = sql.SQL(", ").join(map(sql.Identifier, columns))
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(self._target, names)
+        rows = data.drop_columns([ORD])
+        try:
+            with self._conn.transaction(), self._conn.cursor() as cur, cur.copy(stmt) as copy:
+                for chunk in csv_chunks(rows):
+                    copy.write(chunk)
+            return True
+        except psycopg.errors.UniqueViolation:
+            self.direct = self.fast_insert = False
+        except psycopg.Error:
+            if self._conn.broken:
+                raise
+            self._direct_failures += 1
+            self.direct = self._direct_failures < 2  # rows that keep failing: stage them
+        return False
 
     def _copy(self, plan: _Plan, data: pa.Table) -> None:
         with self._conn.cursor() as cur, cur.copy(plan.copy) as copy:

@@ -63,7 +63,12 @@ def test_an_initial_load_commits_one_delta_not_one_per_batch(
     appends = _appends(monkeypatch)
     _, run = harness.run(sync_id)
     assert run.status == "completed" and run.rows_synced == 5000
-    assert appends == [("delta", 5000), ("base", 5000)]  # then compacted into a base
+    # One segment reads as fast as a base: compacting it would only rewrite it.
+    assert appends == [("delta", 5000)]
+    harness.sql("UPDATE people SET email = 'x' || id WHERE id <= 2000")
+    _, run = harness.run(sync_id)  # 2,000 changed: more than 20 % of the first segment
+    assert run.rows_synced == 2000
+    assert appends[1:] == [("delta", 2000), ("base", 5000)]
     assert _dest(pg_database) == (5000, 5000)
 
 

@@ -89,9 +89,11 @@ def compact_if_due(snapshots: SnapshotStore, sync_id: str, run_id: str, differ: 
     Only when no other execution of the sync writes: at the end of a run, or of a fan-out
     run's last shard.
     """
-    sizes = snapshots.sizes(sync_id)  # row counts only: most runs have nothing to compact
-    deltas = [rows for kind, rows in sizes if kind == "delta"]
-    base_rows = sum(rows for kind, rows in sizes if kind == "base")
+    # Row counts only: most runs have nothing to compact. The oldest segment counts as the
+    # base whatever its kind: a snapshot of one segment (an initial load's single delta)
+    # reads as fast as a base, and rewriting it would only cost a full read and write.
+    sizes = [rows for _, rows in snapshots.sizes(sync_id)]
+    base_rows, deltas = (sizes[0], sizes[1:]) if sizes else (0, [])
     if len(deltas) >= 20 or sum(deltas) > 0.2 * max(base_rows, 1):
         segments = snapshots.segments(sync_id)
         snapshots.compact(sync_id, differ.merged_snapshot(segments), run_id=run_id)

@@ -45,8 +45,8 @@ from syncline.store.tables import Sync
 
 log = logging.getLogger(__name__)
 
-DELTA_ROWS = 250_000
-DELTA_SECONDS = 5.0
+DELTA_ROWS = 1_000_000
+DELTA_SECONDS = 30.0
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -7,14 +7,15 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 import pytest
-from postgres_helpers import dest_factory, sql, write
+from postgres_helpers import dest_factory, open_dest, sql, write
 
-from syncline.connectors.base import Operation
+from syncline.connectors.base import Operation, RunInfo, SyncMode
 
 pytestmark = pytest.mark.postgres
 __all__ = ["dest_factory"]
@@ -132,3 +133,26 @@ def test_skip_nulls_upsert_of_nulls_rewrites_nothing(pg_database: str, dest_fact
     after = _xmins(pg_database)
     assert after[1] == before[1] and after[2] != before[2]
     assert sql(pg_database, "SELECT id, v, n FROM t ORDER BY id") == [(1, "a", 1), (2, "z", 2)]
+
+
+def test_a_writer_without_select_privilege_still_writes(pg_database: str) -> None:
+    """The probe reads the target; a role that may not (here: SELECT only on columns, which
+    an upsert needs) takes staging, as before."""
+    role = f"ins_{uuid.uuid4().hex[:8]}"
+    sql(
+        pg_database,
+        "CREATE TABLE t (id bigint PRIMARY KEY, v text)",
+        f"CREATE ROLE {role} LOGIN",
+        f"GRANT INSERT, UPDATE, SELECT (id, v) ON t TO {role}",
+        f"GRANT USAGE ON SCHEMA public TO {role}",
+    )
+    dest = open_dest(f"{pg_database}?user={role}")
+    try:
+        dest.begin(RunInfo("s", "r", SyncMode.UPSERT, "id", ["id", "v"]))
+        assert write(dest, Operation.INSERT, _rows(0, 10, "a")).errors == []
+        assert dest._writer.direct is False
+        assert write(dest, Operation.UPSERT, _rows(5, 15, "b")).errors == []
+        assert sql(pg_database, "SELECT count(*), min(v), max(v) FROM t") == [(15, "a0", "b9")]
+    finally:
+        dest.close()
+        sql(pg_database, f"DROP OWNED BY {role}", f"DROP ROLE {role}")

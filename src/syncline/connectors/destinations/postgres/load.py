@@ -36,6 +36,13 @@ _ROW_LOOP = 1024
 
 Conn = psycopg.Connection[TupleRow]
 
+# (may this role read the table, may COPY stand in for INSERT: no INSERT rule, no RLS)
+_PROBE = (
+    "SELECT has_table_privilege(%s, 'SELECT'), NOT c.relrowsecurity AND NOT EXISTS"
+    " (SELECT 1 FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type = '3')"
+    " FROM pg_class c WHERE c.oid = %s::regclass"
+)
+
 
 @dataclass(frozen=True)
 class _Plan:
@@ -71,6 +78,7 @@ class StagedWriter:
         # None until probed; turned off by the first batch that does not go in whole.
         self.direct: bool | None = None
         self._direct_failures = 0
+        self._reads = False  # may read the target (SELECT privilege): set by _probe
 
     def write(
         self,
@@ -89,13 +97,13 @@ class StagedWriter:
         columns = tuple(c for c in data.column_names if c != ORD)
         # Both stages exist before the transaction: DDL rolled back with it would leave the
         # cache pointing at a table that is gone.
+        if self.direct is None:
+            self.direct = self._probe()
         plan = self._plan(op, columns, types, skip_nulls, typed=True)
         as_text = self._plan(op, columns, types, skip_nulls, typed=False)
         errors: list[RecordError] = []
         found: list[int] = []
         size = data.column(ORD)[-1].as_py() + 1
-        if self.direct is None:
-            self.direct = self._may_copy_direct()
         try:
             with self._conn.transaction():
                 self._conn.execute("SET CONSTRAINTS ALL IMMEDIATE")  # fail rows, not COMMIT
@@ -131,24 +139,30 @@ class StagedWriter:
             ]
         return errors
 
-    def _may_copy_direct(self) -> bool:
-        """Whether a COPY into the target does exactly what the staged INSERT would.
+    def _probe(self) -> bool:
+        """Whether a COPY into the target does exactly what the staged INSERT would; also
+        whether upserts may read the target to skip unchanged rows (``self._reads``).
 
-        Only into a table holding no rows yet (so the rows are almost surely new: anything
-        else would waste a COPY per run), without INSERT rules (COPY ignores rules) and without
-        row-level security (COPY FROM refuses it). Exactly-once by key does not rest on this
-        check: the target's unique key makes a COPY of a key it holds fail, and the batch then
-        takes the staged path (see ``_copy_direct``).
+        Direct only into a table holding no rows yet (so the rows are almost surely new:
+        anything else would waste a COPY per run), without INSERT rules (COPY ignores rules)
+        and without row-level security (COPY FROM refuses it). Exactly-once by key does not
+        rest on this check: the target's unique key makes a COPY of a key it holds fail, and
+        the batch then takes the staged path (see ``_copy_direct``). A role without SELECT on
+        the table gets neither fast path, and upserts that do not read it (as before).
         """
-        row = self._conn.execute(
-            sql.SQL(
-                "SELECT NOT c.relrowsecurity AND NOT EXISTS (SELECT 1 FROM pg_rewrite r"
-                " WHERE r.ev_class = c.oid AND r.ev_type = '3')"
-                " AND NOT EXISTS (SELECT 1 FROM {t}) FROM pg_class c WHERE c.oid = %s::regclass"
-            ).format(t=self._target),
-            (self._target.as_string(self._conn),),
-        ).fetchone()
-        return bool(row and row[0])
+        name = self._target.as_string(self._conn)
+        try:
+            row = self._conn.execute(_PROBE, (name, name)).fetchone()
+            self._reads = bool(row and row[0])
+            if not (row and row[0] and row[1]):
+                return False
+            empty = sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(self._target)
+            found = self._conn.execute(empty).fetchone()
+        except psycopg.Error:
+            if self._conn.broken:
+                raise
+            return False
+        return bool(found and found[0])
 
     def _copy_direct(self, columns: tuple[str, ...], data: pa.Table) -> bool:
         """COPY the batch straight into the target under a savepoint; True if it all went in.
@@ -262,7 +276,7 @@ class StagedWriter:
             names = sql.SQL(", ").join(map(sql.Identifier, (*columns, ORD)))
             copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, names)
             stmts = _pg_sql.statements(
-                op, self._target, stage, self._key, columns, types, skip_nulls
+                op, self._target, stage, self._key, columns, types, skip_nulls, self._reads
             )
             reports = op is Operation.UPDATE
             self._plans[cache_key] = _Plan(stage, ord_index, copy, stmts, reports)

@@ -33,9 +33,13 @@ def statements(
     columns: tuple[str, ...],
     types: dict[str, str],
     skip_nulls: bool,
+    compare: bool = True,
 ) -> Statements:
+    """``compare``: an upsert skips rows it would not change (it reads the target for that,
+    which needs SELECT on it)."""
+
     def build(lo: sql.Composable, hi: sql.Composable, loop: bool) -> tuple[sql.Composed, Any]:
-        return _apply(op, target, stage, key, columns, types, skip_nulls, lo, hi, loop)
+        return _apply(op, target, stage, key, columns, types, skip_nulls, lo, hi, loop, compare)
 
     apply, fast = build(sql.Placeholder("lo"), sql.Placeholder("hi"), False)
     var = sql.Identifier(_LOOP_VAR)
@@ -167,6 +171,7 @@ def _apply(
     lo: sql.Composable,
     hi: sql.Composable,
     loop: bool,
+    compare: bool = True,
 ) -> tuple[sql.Composed, sql.Composed | None]:
     """The statement applying staged rows ``s`` to ``tgt``, and the plain-INSERT fast path.
 
@@ -198,8 +203,10 @@ def _apply(
         action: sql.Composable = sql.SQL("NOTHING")
         if op is Operation.UPSERT and others:
             excluded = assign(lambda c: sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)))
-            changed = _differs(others, types, skip_nulls)
-            action = sql.SQL("UPDATE SET {} WHERE {}").format(excluded, changed)
+            action = sql.SQL("UPDATE SET {}").format(excluded)
+            if compare:
+                changed = _differs(others, types, skip_nulls)
+                action = sql.SQL("{} WHERE {}").format(action, changed)
         return sql.SQL("{} ON CONFLICT ({}) DO {}").format(staged, key, action), staged
     match = sql.SQL("tgt.{k} = {v}").format(k=key, v=cast(key_name))
     if op is Operation.UPDATE and not others:  # nothing to set: just report what exists

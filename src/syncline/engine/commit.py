@@ -89,9 +89,11 @@ def compact_if_due(snapshots: SnapshotStore, sync_id: str, run_id: str, differ: 
     Only when no other execution of the sync writes: at the end of a run, or of a fan-out
     run's last shard.
     """
-    segments = snapshots.segments(sync_id)
-    deltas = [s for s in segments if s.kind == "delta"]
-    delta_rows = sum(s.table.num_rows for s in deltas)
-    base_rows = sum(s.table.num_rows for s in segments if s.kind == "base")
-    if len(deltas) >= 20 or delta_rows > 0.2 * max(base_rows, 1):
+    # Row counts only: most runs have nothing to compact. The oldest segment counts as the
+    # base whatever its kind: a snapshot of one segment (an initial load's single delta)
+    # reads as fast as a base, and rewriting it would only cost a full read and write.
+    sizes = [rows for _, rows in snapshots.sizes(sync_id)]
+    base_rows, deltas = (sizes[0], sizes[1:]) if sizes else (0, [])
+    if len(deltas) >= 20 or sum(deltas) > 0.2 * max(base_rows, 1):
+        segments = snapshots.segments(sync_id)
         snapshots.compact(sync_id, differ.merged_snapshot(segments), run_id=run_id)

@@ -3,6 +3,12 @@
 The order per batch is fixed: write -> snapshot delta for acknowledged records -> run records
 for rejected ones. A crash between write and commit means those records are sent again next
 time (destinations are idempotent by key); it never means a record is forgotten.
+
+Deltas of upserts, updates and deletes (idempotent by key, per the ``Destination`` contract)
+are gathered and committed as one segment every ``DELTA_ROWS`` rows or ``DELTA_SECONDS``
+seconds, and whenever the load ends, however it ends: a run pays a few segment writes, not
+one per batch, and a crash resends at most that window. Inserts (a create may not be
+idempotent) are committed batch by batch.
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ from syncline.engine.snapshot.types import SnapshotStore, delta_table
 from syncline.store.tables import Sync
 
 log = logging.getLogger(__name__)
+
+DELTA_ROWS = 1_000_000
+DELTA_SECONDS = 30.0
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -113,6 +122,9 @@ class BatchLoader:
         self._expo = wait_exponential_jitter(
             multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial
         )
+        self._pending: list[pa.Table] = []  # acknowledged deltas not yet committed
+        self._pending_rows = 0
+        self._pending_since = 0.0
 
     def _stop(self, state: RetryCallState) -> bool:
         """Stop after ``max_attempts``, or when the run's retry budget cannot pay the wait
@@ -202,8 +214,8 @@ class BatchLoader:
             assert hashes is not None
             delta = delta_table(ok_keys, hashes.filter(ok_mask), [])
         delta = delta.replace_schema_metadata({"hash_probe": self.hash_probe})
-        if answered:
-            self.snapshots.commit_delta(self.sync_id, delta, run_id=self.run_id)
+        if answered and delta.num_rows:
+            self._hold(delta, at_once=operation == Operation.INSERT)
         if errors:
             rows = records.to_pylist() if operation != Operation.DELETE else None
             out = []
@@ -217,6 +229,29 @@ class BatchLoader:
                 payload = rows[index] if rows is not None else {self.key_field: keys[index]}
                 out.append((keys[index], op, error_class, message, payload))
             self.records.write(out)
+
+    def _hold(self, delta: pa.Table, *, at_once: bool) -> None:
+        """Queue an acknowledged delta; commit the queue when it is due (or ``at_once``).
+
+        A run's keys are disjoint across its batches (each key is classified once), so the
+        deltas of one window never disagree about a key and concatenate into one segment.
+        """
+        if not self._pending:
+            self._pending_since = time.monotonic()
+        self._pending.append(delta)
+        self._pending_rows += delta.num_rows
+        due = time.monotonic() - self._pending_since >= DELTA_SECONDS
+        if at_once or due or self._pending_rows >= DELTA_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit every acknowledged delta still queued, as one segment."""
+        if not self._pending:
+            return
+        delta = pa.concat_tables(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self.snapshots.commit_delta(self.sync_id, delta, run_id=self.run_id)
+        self._pending.clear()
+        self._pending_rows = 0
 
 
 def batch_size(max_batch_rows: int, config: dict[str, Any] | None, default: int) -> int:
@@ -289,4 +324,12 @@ def send_plan(
                 loader.send(Operation.DELETE, records, keys, None)
         success = True
     finally:
+        try:
+            # What the destination acknowledged is committed however the load ends (a cancel,
+            # a lost lease, a failed batch): the next run must not resend it.
+            loader.flush()
+        except Exception:
+            if success:
+                raise
+            log.exception("committing the acknowledged snapshot deltas failed")
         destination.finish(success=success)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -21,18 +22,29 @@ class DatabaseSnapshotStore(SnapshotStore):
 
     def segments(self, sync_id: str) -> list[Segment]:
         with self.sessions() as s:
-            base_seq = s.scalar(
-                sa.select(sa.func.max(SnapshotSegment.seq)).where(
-                    SnapshotSegment.sync_id == sync_id, SnapshotSegment.kind == "base"
-                )
+            q = self._newest(
+                s, sync_id, SnapshotSegment.seq, SnapshotSegment.kind, SnapshotSegment.data
             )
-            q = sa.select(SnapshotSegment.seq, SnapshotSegment.kind, SnapshotSegment.data).where(
-                SnapshotSegment.sync_id == sync_id
-            )
-            if base_seq is not None:
-                q = q.where(SnapshotSegment.seq >= base_seq)
-            rows = s.execute(q.order_by(SnapshotSegment.seq)).all()
+            rows = s.execute(q).all()
         return [Segment(seq, kind, _from_parquet(data)) for seq, kind, data in rows]
+
+    @staticmethod
+    def _newest(s: Session, sync_id: str, *columns: Any) -> sa.Select[Any]:
+        """``columns`` of the newest base and every later delta, in order."""
+        base_seq = s.scalar(
+            sa.select(sa.func.max(SnapshotSegment.seq)).where(
+                SnapshotSegment.sync_id == sync_id, SnapshotSegment.kind == "base"
+            )
+        )
+        q = sa.select(*columns).where(SnapshotSegment.sync_id == sync_id)
+        if base_seq is not None:
+            q = q.where(SnapshotSegment.seq >= base_seq)
+        return q.order_by(SnapshotSegment.seq)
+
+    def sizes(self, sync_id: str) -> list[tuple[str, int]]:
+        with self.sessions() as s:
+            rows = s.execute(self._newest(s, sync_id, SnapshotSegment.kind, SnapshotSegment.rows))
+            return [(str(kind), int(n)) for kind, n in rows.all()]
 
     def append(self, sync_id: str, kind: str, table: pa.Table, *, run_id: str | None) -> int:
         data = _to_parquet(table)

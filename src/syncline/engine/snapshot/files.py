@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from syncline.engine.snapshot.types import Segment, SnapshotStore, _from_parquet, _to_parquet
 
@@ -41,6 +42,11 @@ class FileSnapshotStore(SnapshotStore):
             Segment(seq, kind, _from_parquet(path.read_bytes()))
             for seq, kind, path in listing[start:]
         ]
+
+    def sizes(self, sync_id: str) -> list[tuple[str, int]]:
+        listing = self._listing(sync_id)
+        start = max((i for i, (_, kind, _) in enumerate(listing) if kind == "base"), default=0)
+        return [(kind, pq.read_metadata(path).num_rows) for _, kind, path in listing[start:]]
 
     def append(self, sync_id: str, kind: str, table: pa.Table, *, run_id: str | None) -> int:
         d = self._dir(sync_id)

@@ -36,6 +36,13 @@ _ROW_LOOP = 1024
 
 Conn = psycopg.Connection[TupleRow]
 
+# (may this role read the table, may COPY stand in for INSERT: no INSERT rule, no RLS)
+_PROBE = (
+    "SELECT has_table_privilege(%s, 'SELECT'), NOT c.relrowsecurity AND NOT EXISTS"
+    " (SELECT 1 FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type = '3')"
+    " FROM pg_class c WHERE c.oid = %s::regclass"
+)
+
 
 @dataclass(frozen=True)
 class _Plan:
@@ -66,6 +73,12 @@ class StagedWriter:
         # an extra WAL record per row). While the staged keys are all new (an initial sync, an
         # insert-mode run) a plain INSERT does the same; the first duplicate key turns it off.
         self.fast_insert = True
+        # Into a table that was empty when this writer first wrote (created by this run, or an
+        # initial load), new rows are COPYed straight into it: no staging, no second write.
+        # None until probed; turned off by the first batch that does not go in whole.
+        self.direct: bool | None = None
+        self._direct_failures = 0
+        self._reads = False  # may read the target (SELECT privilege): set by _probe
 
     def write(
         self,
@@ -84,6 +97,8 @@ class StagedWriter:
         columns = tuple(c for c in data.column_names if c != ORD)
         # Both stages exist before the transaction: DDL rolled back with it would leave the
         # cache pointing at a table that is gone.
+        if self.direct is None:
+            self.direct = self._probe()
         plan = self._plan(op, columns, types, skip_nulls, typed=True)
         as_text = self._plan(op, columns, types, skip_nulls, typed=False)
         errors: list[RecordError] = []
@@ -92,6 +107,9 @@ class StagedWriter:
         try:
             with self._conn.transaction():
                 self._conn.execute("SET CONSTRAINTS ALL IMMEDIATE")  # fail rows, not COMMIT
+                direct = plan.sql.fast is not None and self.direct and self.fast_insert
+                if direct and self._copy_direct(columns, data):
+                    return []
                 try:
                     with self._conn.transaction():
                         self._copy(plan, data)
@@ -120,6 +138,56 @@ class StagedWriter:
                 if i not in seen
             ]
         return errors
+
+    def _probe(self) -> bool:
+        """Whether a COPY into the target does exactly what the staged INSERT would; also
+        whether upserts may read the target to skip unchanged rows (``self._reads``).
+
+        Direct only into a table holding no rows yet (so the rows are almost surely new:
+        anything else would waste a COPY per run), without INSERT rules (COPY ignores rules)
+        and without row-level security (COPY FROM refuses it). Exactly-once by key does not
+        rest on this check: the target's unique key makes a COPY of a key it holds fail, and
+        the batch then takes the staged path (see ``_copy_direct``). A role without SELECT on
+        the table gets neither fast path, and upserts that do not read it (as before).
+        """
+        name = self._target.as_string(self._conn)
+        try:
+            row = self._conn.execute(_PROBE, (name, name)).fetchone()
+            self._reads = bool(row and row[0])
+            if not (row and row[0] and row[1]):
+                return False
+            empty = sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(self._target)
+            found = self._conn.execute(empty).fetchone()
+        except psycopg.Error:
+            if self._conn.broken:
+                raise
+            return False
+        return bool(found and found[0])
+
+    def _copy_direct(self, columns: tuple[str, ...], data: pa.Table) -> bool:
+        """COPY the batch straight into the target under a savepoint; True if it all went in.
+
+        Any error (a key the table already holds, a value or constraint a row breaks) rolls
+        the savepoint back, so nothing of the attempt remains, and the batch is then applied
+        through staging, where ON CONFLICT and bisection handle it row by row. A key that
+        exists turns the direct path off for the rest of the run.
+        """
+        names = sql.SQL(", ").join(map(sql.Identifier, columns))
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(self._target, names)
+        rows = data.drop_columns([ORD])
+        try:
+            with self._conn.transaction(), self._conn.cursor() as cur, cur.copy(stmt) as copy:
+                for chunk in csv_chunks(rows):
+                    copy.write(chunk)
+            return True
+        except psycopg.errors.UniqueViolation:
+            self.direct = self.fast_insert = False
+        except psycopg.Error:
+            if self._conn.broken:
+                raise
+            self._direct_failures += 1
+            self.direct = self._direct_failures < 2  # rows that keep failing: stage them
+        return False
 
     def _copy(self, plan: _Plan, data: pa.Table) -> None:
         with self._conn.cursor() as cur, cur.copy(plan.copy) as copy:
@@ -208,7 +276,7 @@ class StagedWriter:
             names = sql.SQL(", ").join(map(sql.Identifier, (*columns, ORD)))
             copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, names)
             stmts = _pg_sql.statements(
-                op, self._target, stage, self._key, columns, types, skip_nulls
+                op, self._target, stage, self._key, columns, types, skip_nulls, self._reads
             )
             reports = op is Operation.UPDATE
             self._plans[cache_key] = _Plan(stage, ord_index, copy, stmts, reports)

@@ -33,9 +33,13 @@ def statements(
     columns: tuple[str, ...],
     types: dict[str, str],
     skip_nulls: bool,
+    compare: bool = True,
 ) -> Statements:
+    """``compare``: an upsert skips rows it would not change (it reads the target for that,
+    which needs SELECT on it)."""
+
     def build(lo: sql.Composable, hi: sql.Composable, loop: bool) -> tuple[sql.Composed, Any]:
-        return _apply(op, target, stage, key, columns, types, skip_nulls, lo, hi, loop)
+        return _apply(op, target, stage, key, columns, types, skip_nulls, lo, hi, loop, compare)
 
     apply, fast = build(sql.Placeholder("lo"), sql.Placeholder("hi"), False)
     var = sql.Identifier(_LOOP_VAR)
@@ -109,6 +113,53 @@ TAKE_RESULTS = sql.SQL("DELETE FROM {} RETURNING ord, state, message, detail").f
 )
 
 
+# Types whose equality means "the same stored value": compared as they are. Any other type
+# (numeric 1.0 = 1.00, citext 'A' = 'a', jsonb, floats' -0 = 0, json without equality...) is
+# compared by its text, so an update that changes only the representation is still applied.
+_IDENTITY_TYPES = frozenset(
+    {
+        "smallint",
+        "integer",
+        "bigint",
+        "boolean",
+        "text",
+        "character varying",
+        "date",
+        "timestamp without time zone",
+        "timestamp with time zone",
+        "time without time zone",
+        "uuid",
+        "bytea",
+    }
+)
+
+
+def _differs(others: list[str], types: dict[str, str], skip_nulls: bool) -> sql.Composed:
+    """Whether an upsert would change the stored row: unchanged rows are not rewritten.
+
+    A full run resends every row; rewriting the ones that did not change costs a new row
+    version, its WAL and index entries each. The test compares the row with exactly what the
+    update would assign (``COALESCE`` under ``skip_nulls``).
+    """
+
+    def side(c: str, value: sql.Composable) -> sql.Composable:
+        if types.get(c) in _IDENTITY_TYPES:
+            return value
+        return sql.SQL("CAST({} AS text)").format(value)
+
+    def new(c: str) -> sql.Composable:
+        excluded = sql.SQL("EXCLUDED.{}").format(sql.Identifier(c))
+        if skip_nulls:
+            return sql.SQL("COALESCE({}, tgt.{})").format(excluded, sql.Identifier(c))
+        return excluded
+
+    old_row = sql.SQL(", ").join(
+        side(c, sql.SQL("tgt.{}").format(sql.Identifier(c))) for c in others
+    )
+    new_row = sql.SQL(", ").join(side(c, new(c)) for c in others)
+    return sql.SQL("ROW({}) IS DISTINCT FROM ROW({})").format(old_row, new_row)
+
+
 def _apply(
     op: Operation,
     target: sql.Identifier,
@@ -120,6 +171,7 @@ def _apply(
     lo: sql.Composable,
     hi: sql.Composable,
     loop: bool,
+    compare: bool = True,
 ) -> tuple[sql.Composed, sql.Composed | None]:
     """The statement applying staged rows ``s`` to ``tgt``, and the plain-INSERT fast path.
 
@@ -152,6 +204,9 @@ def _apply(
         if op is Operation.UPSERT and others:
             excluded = assign(lambda c: sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)))
             action = sql.SQL("UPDATE SET {}").format(excluded)
+            if compare:
+                changed = _differs(others, types, skip_nulls)
+                action = sql.SQL("{} WHERE {}").format(action, changed)
         return sql.SQL("{} ON CONFLICT ({}) DO {}").format(staged, key, action), staged
     match = sql.SQL("tgt.{k} = {v}").format(k=key, v=cast(key_name))
     if op is Operation.UPDATE and not others:  # nothing to set: just report what exists

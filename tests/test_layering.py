@@ -7,6 +7,7 @@ functions (lazy imports hide cycles, they do not remove them) and under ``TYPE_C
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -178,35 +179,69 @@ def test_the_cycle_finder_finds_cycles() -> None:
     assert _cycle({"p": ["p.x"], "p.x": []}) is None
 
 
+# Raw SQL that sets the status of runs or shards: ``UPDATE sync_runs ... SET status = ...``.
+_RAW_STATUS_UPDATE = re.compile(
+    r"\bUPDATE\s+\"?(sync_runs|run_shards)\"?\s.*?\bSET\b.*?\bstatus\s*=", re.I | re.S
+)
+
+
 def _status_writers() -> Iterator[str]:
     """Modules outside ``runs/`` that assign or UPDATE the status of runs or shards."""
     for module, path in modules().items():
         if layer(module) in {"runs", "store"}:
             continue
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for t in targets:
-                    if isinstance(t, ast.Attribute) and t.attr == "status":
-                        owner = ast.unparse(t.value)
-                        if "run" in owner.lower() or "shard" in owner.lower():
-                            yield f"{module}:{node.lineno} {ast.unparse(t)} ="
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                sets_status = any(k.arg == "status" for k in node.keywords) or any(
-                    isinstance(a, ast.Dict)
-                    and any(isinstance(k, ast.Constant) and k.value == "status" for k in a.keys)
-                    for a in node.args
-                )
-                chain = ast.unparse(node.func.value)
-                if node.func.attr in {"values", "update"} and sets_status and "update" in chain:
-                    yield f"{module}:{node.lineno} {chain[:60]}.{node.func.attr}(status=...)"
-                elif node.func.attr == "update" and sets_status and "query" in chain:
-                    yield f"{module}:{node.lineno} {chain[:60]}.update(status=...)"
+        yield from _status_writes_in(module, path.read_text())
+
+
+def _status_writes_in(module: str, source: str) -> Iterator[str]:
+    """The places in ``source`` that set a run's or shard's status (ORM, Core or raw SQL)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        text = node.value if isinstance(node, ast.Constant) else None
+        if isinstance(text, str) and _RAW_STATUS_UPDATE.search(text):
+            yield f"{module}:{node.lineno} raw SQL UPDATE of status"
+        if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Attribute) and t.attr == "status":
+                    owner = ast.unparse(t.value)
+                    if "run" in owner.lower() or "shard" in owner.lower():
+                        yield f"{module}:{node.lineno} {ast.unparse(t)} ="
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            sets_status = any(k.arg == "status" for k in node.keywords) or any(
+                isinstance(a, ast.Dict)
+                and any(isinstance(k, ast.Constant) and k.value == "status" for k in a.keys)
+                for a in node.args
+            )
+            chain = ast.unparse(node.func.value)
+            if node.func.attr in {"values", "update"} and sets_status and "update" in chain:
+                yield f"{module}:{node.lineno} {chain[:60]}.{node.func.attr}(status=...)"
+            elif node.func.attr == "update" and sets_status and "query" in chain:
+                yield f"{module}:{node.lineno} {chain[:60]}.update(status=...)"
 
 
 def test_every_run_and_shard_status_change_goes_through_runs() -> None:
     assert sorted(_status_writers()) == []
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "run.status = 'failed'",
+        "s.execute(sa.update(SyncRun).where(SyncRun.id == i).values(status='failed'))",
+        "s.query(RunShard).filter_by(id=i).update({'status': 'failed'})",
+        "s.execute(sa.text(\"UPDATE sync_runs SET status = 'failed' WHERE id = :id\"))",
+        "conn.execute('update run_shards\\n   set finished_at = now(), status = %s', (s,))",
+    ],
+)
+def test_the_status_check_sees_every_kind_of_write(snippet: str) -> None:
+    """The check itself can fail: each way of writing a status is found."""
+    assert list(_status_writes_in("syncline.services.x", snippet))
+
+
+def test_the_status_check_leaves_reads_alone() -> None:
+    reads = "s.execute(sa.text('SELECT status FROM sync_runs WHERE id = :id'))\nx = run.status\n"
+    assert list(_status_writes_in("syncline.services.x", reads)) == []
 
 
 @pytest.mark.parametrize("module", sorted(modules()))

@@ -17,7 +17,7 @@ from syncline.domain.runs import RunOutcome
 from syncline.runs.lifecycle import claim_run, finish_run
 from syncline.store.alert_tables import AlertEvent
 from syncline.store.tables import SyncRun
-from tests.engine.conftest import Harness, harness  # noqa: F401  (shared fixture)
+from tests.fixtures.harness import Harness, harness  # noqa: F401  (shared fixture)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from aiosmtpd.controller import Controller
 from syncline.alerts import service
 from syncline.alerts.worker import deliver_pending
 from tests.alerts.conftest import Receiver, add_channel, events, make_sync, one_run
-from tests.engine.conftest import Harness
+from tests.fixtures.harness import Harness
 
 
 class Inbox:

@@ -21,7 +21,7 @@ from tests.alerts.conftest import (
     one_run,
     start_run,
 )
-from tests.engine.conftest import Harness
+from tests.fixtures.harness import Harness
 
 FAIL = "FailureAlertConfiguration"
 

@@ -13,36 +13,18 @@ import duckdb
 import pytest
 from api_helpers import RecordingQueue, Tenant, make_tenant
 from fastapi.testclient import TestClient
-from tests.fixtures.stores import BACKENDS, migrated_pg_database, store_context
+from tests.fixtures.stores import backend_fixtures
 
 from syncline.api.app import create_app
 from syncline.context import AppContext
 
 
-@pytest.fixture(scope="session")
-def _stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, AppContext]]:
-    contexts: dict[str, AppContext] = {}
-    yield contexts
-    for ctx in contexts.values():
-        ctx.dispose()
-
-
-@pytest.fixture(scope="session")
-def _pg_store(pg_server: str) -> Iterator[str]:
-    with migrated_pg_database(pg_server, "syncline_api") as url:
-        yield url
-
-
-@pytest.fixture(params=BACKENDS)
-def ctx(
-    request: pytest.FixtureRequest,
-    _stores: dict[str, AppContext],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AppContext:
-    """An AppContext on an empty, migrated store of each backend, with a RecordingQueue."""
-    context = store_context(request, _stores, tmp_path_factory)
+def _recording(context: AppContext) -> None:
     context.queue = RecordingQueue()
-    return context
+
+
+# An AppContext on an empty, migrated store of each backend, with a RecordingQueue.
+_stores, _pg_store, ctx = backend_fixtures("syncline_api", prepare=_recording)
 
 
 @pytest.fixture

@@ -6,9 +6,6 @@ sync, so the tests do not depend on their order.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,7 +15,6 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
-import uvicorn
 from click.testing import Result
 from typer.testing import CliRunner
 
@@ -28,12 +24,9 @@ from syncline.cli import app
 from syncline.services.workspaces import create_workspace
 from syncline.settings import Settings
 from syncline.store.db import upgrade
+from tests.fixtures.servers import free_port, serve_in_thread
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["Cli", "Server", "free_port"]  # free_port: imported from here by the CLI tests
 
 
 def build_warehouse(path: Path) -> None:
@@ -129,35 +122,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with ctx.sessions.begin() as s:
         ws, token = create_workspace(s, name="cli", pepper=ctx.token_pepper)
         ws_id = ws.id
-    port = free_port()
-    uv = uvicorn.Server(
-        uvicorn.Config(
-            create_app(ctx, lifespan_hooks=executor_hooks(ctx)),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    http = httpx.Client(
-        base_url=f"{base}/api/v1/workspaces/{ws_id}",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-    )
-    srv = Server(base=base, workspace_id=ws_id, token=token, tmp=tmp, http=http)
-    srv.ids["model"] = srv.warehouse_source(tmp / "warehouse.duckdb")
     try:
-        yield srv
+        with serve_in_thread(create_app(ctx, lifespan_hooks=executor_hooks(ctx))) as base:
+            http = httpx.Client(
+                base_url=f"{base}/api/v1/workspaces/{ws_id}",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
+            srv = Server(base=base, workspace_id=ws_id, token=token, tmp=tmp, http=http)
+            srv.ids["model"] = srv.warehouse_source(tmp / "warehouse.duckdb")
+            try:
+                yield srv
+            finally:
+                http.close()
     finally:
-        http.close()
-        uv.should_exit = True
-        thread.join(timeout=30)
         ctx.dispose()
 
 

@@ -6,7 +6,6 @@ test against both backends, as the API suite does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,32 +15,9 @@ import sqlalchemy as sa
 
 from syncline.context import AppContext
 from syncline.services.workspaces import create_workspace
-from tests.fixtures.stores import BACKENDS, migrated_pg_database, store_context
+from tests.fixtures.stores import backend_fixtures
 
-
-@pytest.fixture(scope="session")
-def _stores() -> Iterator[dict[str, AppContext]]:
-    contexts: dict[str, AppContext] = {}
-    yield contexts
-    for ctx in contexts.values():
-        ctx.dispose()
-
-
-@pytest.fixture(scope="session")
-def _pg_store(pg_server: str) -> Iterator[str]:
-    with migrated_pg_database(pg_server, "syncline_cfg") as url:
-        yield url
-
-
-@pytest.fixture(params=BACKENDS)
-def ctx(
-    request: pytest.FixtureRequest,
-    _stores: dict[str, AppContext],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AppContext:
-    """An AppContext on an empty, migrated store of each backend."""
-    context = store_context(request, _stores, tmp_path_factory)
-    return context
+_stores, _pg_store, ctx = backend_fixtures("syncline_cfg")
 
 
 @pytest.fixture

@@ -29,10 +29,10 @@ import pytest
 import sqlalchemy as sa
 
 from tests.e2e.seed_curls import SEED_000, SEED_000_HOST, SEED_004, SEED_004_HOST
-from tests.e2e.test_http_sync import Server, _free_port
+from tests.fixtures.servers import ServeProcess as Server
+from tests.fixtures.servers import cli_workspace, free_port
 
 pytestmark = pytest.mark.e2e
-SYNCLINE = str(Path(sys.executable).parent / "syncline")
 SEED_MODEL = "770e8400-e29b-41d4-a716-446655440000"
 SEED_DESTINATION = "880e8400-e29b-41d4-a716-446655440000"
 COMPAT = "/compat/census/api/v1"
@@ -70,14 +70,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
         "SYNCLINE_HEARTBEAT_INTERVAL": "0.5",
     }
     env.pop("SYNCLINE_DATABASE_URL", None)
-    out = subprocess.run(
-        [SYNCLINE, "workspace", "create", "seeds", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    ws = json.loads(out.stdout)
+    ws = cli_workspace(env, "seeds")
     wh = tmp_path / "wh.duckdb"
     con = duckdb.connect(str(wh))
     con.execute(
@@ -87,7 +80,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
         "FROM range(1, 41) t(i)"
     )
     con.close()
-    srv = Server(env, _free_port(), tmp_path / "server.log")
+    srv = Server(env, free_port(), tmp_path / "server.log")
     srv.start()
     auth = {"Authorization": f"Bearer {ws['token']}"}
     primary = httpx.Client(base_url=f"{srv.base}/api/v1/workspaces/{ws['id']}", headers=auth)

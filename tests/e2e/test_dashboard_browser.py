@@ -8,7 +8,6 @@ every page at 1280 px and 390 px go to ``test-output/screenshots/``.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -21,7 +20,8 @@ import httpx
 import pytest
 
 from syncline.emulators.receiver import WebhookReceiver
-from tests.e2e.test_http_sync import SYNCLINE, Server, _free_port
+from tests.fixtures.servers import ServeProcess as Server
+from tests.fixtures.servers import cli_workspace, free_port
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = "/usr/bin/chromium"
@@ -60,15 +60,8 @@ def app(tmp_path: Path) -> Iterator[tuple[Server, httpx.Client, dict[str, Any]]]
         "SYNCLINE_SCHEDULER_INTERVAL": "1",
     }
     env.pop("SYNCLINE_DATABASE_URL", None)
-    out = subprocess.run(
-        [SYNCLINE, "workspace", "create", "Acme", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    ws = json.loads(out.stdout)
-    srv = Server(env, _free_port(), tmp_path / "server.log")
+    ws = cli_workspace(env, "Acme")
+    srv = Server(env, free_port(), tmp_path / "server.log")
     srv.start()
     http = httpx.Client(
         base_url=f"{srv.base}/api/v1/workspaces/{ws['id']}",

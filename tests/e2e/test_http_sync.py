@@ -10,10 +10,6 @@ lost or applied twice.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,57 +21,10 @@ import httpx
 import psycopg
 import pytest
 
+from tests.fixtures.servers import ServeProcess as Server
+from tests.fixtures.servers import cli_workspace, free_port
+
 pytestmark = pytest.mark.e2e
-SYNCLINE = str(Path(sys.executable).parent / "syncline")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    env: dict[str, str]
-    port: int
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [SYNCLINE, "serve", "--port", str(self.port), "--log-level", "warning"],
-            env=self.env,
-            stdout=open(self.log, "ab"),  # noqa: SIM115 - lives as long as the process
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.proc.poll() is None, self.log.read_text()
-            time.sleep(0.2)
-        raise AssertionError("server did not start")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 @dataclass
@@ -120,17 +69,8 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Ser
     if request.param == "postgres":
         db = request.getfixturevalue("pg_database")
         env["SYNCLINE_DATABASE_URL"] = db.replace("postgresql://", "postgresql+psycopg://")
-    out = subprocess.run(
-        [SYNCLINE, "workspace", "create", "e2e", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    import json
-
-    ws = json.loads(out.stdout)
-    srv = Server(env, _free_port(), tmp_path / "server.log")
+    ws = cli_workspace(env, "e2e")
+    srv = Server(env, free_port(), tmp_path / "server.log")
     srv.start()
     http = httpx.Client(
         base_url=f"{srv.base}/api/v1/workspaces/{ws['id']}",

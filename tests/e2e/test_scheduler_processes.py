@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from syncline.context import AppContext
 from syncline.store.tables import Destination, Model, Source, Sync, SyncRun, Workspace, utcnow
-from tests.e2e.conftest import pg_store, spawn, stop
+from tests.fixtures.servers import pg_store, spawn, stop
 
 pytestmark = pytest.mark.e2e
 INTERVAL = 0.2  # seconds between two ticks of one scheduler

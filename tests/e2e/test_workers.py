@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from syncline.context import AppContext
 from syncline.services.runs import trigger_run
 from syncline.store.tables import Destination, Model, RunShard, Source, Sync, SyncRun, Workspace
-from tests.e2e.conftest import pg_store, spawn, stop
+from tests.fixtures.servers import pg_store, spawn, stop
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from syncline.engine.dryrun import dry_run
 from syncline.execution.engine_env import read_env, snapshot_store
 from syncline.store.tables import Model, Source, Sync, SyncRun
-from tests.engine.conftest import Harness
 from tests.engine.test_runner_postgres import _setup
+from tests.fixtures.harness import Harness
 
 
 def _dry(h: Harness, sync_id: str) -> dict[str, object]:

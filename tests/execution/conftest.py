@@ -1,1 +1,1 @@
-from tests.engine.conftest import harness, pg_harness  # noqa: F401  (shared fixtures)
+from tests.fixtures.harness import harness, pg_harness  # noqa: F401  (shared fixtures)

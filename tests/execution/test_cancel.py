@@ -11,8 +11,8 @@ from syncline.execution.engine_env import snapshot_store
 from syncline.runs.queue import NullQueue
 from syncline.services.runs import cancel_run, trigger_run
 from syncline.store.tables import SyncRun
-from tests.engine.conftest import Harness
 from tests.execution.test_lifecycle import MAPPING
+from tests.fixtures.harness import Harness
 
 
 def test_cancel_running_run_at_batch_boundary(harness: Harness, pg_database: str) -> None:

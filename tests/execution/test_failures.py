@@ -6,7 +6,6 @@ Real webhook receivers on real sockets, run by the embedded executor: a dead end
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -17,14 +16,9 @@ from syncline.execution.engine_env import snapshot_store
 from syncline.runs.queue import NullQueue
 from syncline.services.runs import cancel_run, trigger_run
 from syncline.store.tables import SyncRun
-from tests.engine.conftest import Harness
 from tests.execution.test_lifecycle import MAPPING
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.fixtures.harness import Harness
+from tests.fixtures.servers import free_port
 
 
 def _trigger(h: Harness, sync_id: str) -> str:
@@ -79,7 +73,7 @@ def _webhook_sync(h: Harness, url: str, rows: int, **dest: object) -> str:
 def test_refused_connection_fails_unreachable_within_a_minute(harness: Harness) -> None:
     """Default settings: one retry budget, not 6 HTTP retries x 5 batch retries."""
     h = harness
-    port = _free_port()  # nothing listens there: every connection is refused
+    port = free_port()  # nothing listens there: every connection is refused
     sync_id = _webhook_sync(h, f"http://127.0.0.1:{port}/hook", 50)
     run_id = _trigger(h, sync_id)
     ex = EmbeddedExecutor(h.ctx, workers=1, poll_interval=0.05)

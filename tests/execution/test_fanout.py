@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -23,26 +22,17 @@ from syncline.runs.shards import (
     start_fan_out,
 )
 from syncline.store.tables import RunShard, SyncRun, utcnow
-from tests.engine.conftest import Harness
-
-MAPPING = [
-    {"source_column": "id", "destination_field": "id"},
-    {"source_column": "v", "destination_field": "v"},
-]
+from tests.fixtures.harness import ID_V_MAPPING as MAPPING
+from tests.fixtures.harness import Harness
 
 
 def _fan_out_sync(
     h: Harness, dsn: str, table: str, *, rows: int, mode: str = "insert", shards: int = 4
 ) -> str:
-    h.sql(
-        f"CREATE OR REPLACE TABLE {table} AS SELECT i AS id, 'v' || i AS v FROM range({rows}) t(i)"
-    )
-    return h.make_sync(
-        model_sql=f"SELECT * FROM {table}",
-        primary_key="id",
-        destination_type="postgres",
-        destination_config={"dsn": dsn, "table": table},
-        mapping=MAPPING,
+    return h.id_table_sync(
+        dsn,
+        table,
+        rows,
         mode=mode,
         execution_mode="fan_out_entity",
         execution_config={"shards": shards},
@@ -50,23 +40,7 @@ def _fan_out_sync(
 
 
 def _pending(h: Harness, sync_id: str) -> str:
-    with h.ctx.sessions.begin() as s:
-        run = SyncRun(sync_id=sync_id, workspace_id=h.workspace_id, execution_mode="fan_out_entity")
-        s.add(run)
-        s.flush()
-        return run.id
-
-
-def _wait(h: Harness, run_id: str, timeout: float = 90) -> SyncRun:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with h.ctx.sessions() as s:
-            run = s.get(SyncRun, run_id)
-            assert run is not None
-        if run.status in ("completed", "failed", "cancelled"):
-            return run
-        time.sleep(0.1)
-    raise AssertionError(f"run {run_id} still {run.status}")
+    return h.pending_run(sync_id, execution_mode="fan_out_entity")
 
 
 def _shards(h: Harness, run_id: str) -> list[RunShard]:
@@ -90,7 +64,7 @@ def test_fan_out_run_loads_every_shard_and_sums_counts(harness: Harness, pg_data
     ex = EmbeddedExecutor(h.ctx, workers=3, poll_interval=0.05)
     ex.start()
     try:
-        run = _wait(h, run_id)
+        run = h.wait_run(run_id)
         assert run.status == "completed", run.error_message
         assert run.rows_synced == 5000 and run.rows_failed == 0
         assert run.summary["added"] == 5000 and len(run.summary["shards"]) == 4
@@ -103,7 +77,7 @@ def test_fan_out_run_loads_every_shard_and_sums_counts(harness: Harness, pg_data
         # The next run diffs against the shards' combined snapshot: only changes go out.
         h.sql("UPDATE fan SET v = 'changed' WHERE id < 100")
         h.sql("INSERT INTO fan SELECT i, 'new' FROM range(5000, 5050) t(i)")
-        second = _wait(h, _pending(h, sync_id))
+        second = h.wait_run(_pending(h, sync_id))
         assert second.status == "completed" and second.rows_synced == 150
         assert second.summary["changed"] == 100 and second.summary["added"] == 50
     finally:
@@ -122,7 +96,7 @@ def test_shards_are_shared_between_executors(pg_harness: Harness, pg_database: s
     for ex in executors:
         ex.start()
     try:
-        run = _wait(h, run_id)
+        run = h.wait_run(run_id)
     finally:
         for ex in executors:
             ex.stop()
@@ -155,7 +129,7 @@ def test_dead_shard_worker_is_resumed_without_duplicates(
     ex = EmbeddedExecutor(h.ctx, workers=2, poll_interval=0.05)
     ex.start()
     try:
-        run = _wait(h, run_id)
+        run = h.wait_run(run_id)
     finally:
         ex.stop()
     assert run.status == "completed", run.error_message
@@ -180,7 +154,7 @@ def test_cancel_reaches_every_shard(harness: Harness, pg_database: str) -> None:
     ex = EmbeddedExecutor(h.ctx, workers=2, poll_interval=0.05)
     ex.start()
     try:
-        run = _wait(h, run_id)
+        run = h.wait_run(run_id)
     finally:
         ex.stop()
     assert run.status == "cancelled" and run.result_reason_code == "cancelled_by_user"
@@ -194,9 +168,9 @@ def test_a_failing_shard_fails_the_run(harness: Harness, pg_database: str) -> No
     ex = EmbeddedExecutor(h.ctx, workers=2, poll_interval=0.05)
     ex.start()
     try:
-        assert _wait(h, _pending(h, sync_id)).status == "completed"
+        assert h.wait_run(_pending(h, sync_id)).status == "completed"
         h.sql("DELETE FROM guard")  # mirror would delete everything: every shard's guard trips
-        run = _wait(h, _pending(h, sync_id))
+        run = h.wait_run(_pending(h, sync_id))
     finally:
         ex.stop()
     assert run.status == "failed" and run.result_reason_code == "delete_guard"
@@ -211,7 +185,7 @@ def test_append_with_high_water_mark_runs_sequentially(harness: Harness, pg_data
     ex = EmbeddedExecutor(h.ctx, workers=2, poll_interval=0.05)
     ex.start()
     try:
-        run = _wait(h, _pending(h, sync_id))
+        run = h.wait_run(_pending(h, sync_id))
     finally:
         ex.stop()
     assert run.status == "completed" and run.rows_synced == 100
@@ -264,7 +238,7 @@ def test_resumed_shard_sends_under_new_idempotency_keys(harness: Harness) -> Non
             claimed = claim_shard(h.ctx.sessions, shard_id, executor_id=f"B/{n}")
             assert claimed is not None
             execute_claimed_shard(h.ctx, *claimed, executor_id=f"B/{n}", should_stop=lambda: False)
-        run = _wait(h, run_id)
+        run = h.wait_run(run_id)
         assert run.status == "completed"
         assert len(rx.state) == 60, f"the receiver holds {len(rx.state)} of 60 records"
 
@@ -317,7 +291,7 @@ def test_execution_declared_dead_stops_instead_of_sending_twice(
         if line
     ]
     assert sorted(ids) == list(range(200)), "a record was sent twice or not at all"
-    assert _wait(h, run_id).status == "completed"
+    assert h.wait_run(run_id).status == "completed"
 
 
 def test_mirror_guard_counts_the_whole_model(harness: Harness, tmp_path: Path) -> None:
@@ -337,10 +311,10 @@ def test_mirror_guard_counts_the_whole_model(harness: Harness, tmp_path: Path) -
     ex = EmbeddedExecutor(h.ctx, workers=2, poll_interval=0.05)
     ex.start()
     try:
-        assert _wait(h, _pending(h, sync_id)).status == "completed"
+        assert h.wait_run(_pending(h, sync_id)).status == "completed"
         for key in (3, 5):
             h.sql(f"DELETE FROM t WHERE id = {key}")
-            run = _wait(h, _pending(h, sync_id))
+            run = h.wait_run(_pending(h, sync_id))
             assert run.status == "completed", run.error_message
             assert run.summary["removed"] == 1
     finally:

@@ -19,23 +19,11 @@ from syncline.execution.procrastinate import (
 from syncline.runs.start import start_run
 from syncline.services.runs import trigger_run
 from syncline.store.tables import RunShard, Sync, SyncRun
-from tests.engine.conftest import Harness
-from tests.execution.test_fanout import MAPPING
+from tests.fixtures.harness import Harness
 
 
 def _sync(h: Harness, dsn: str, table: str, rows: int, **fields: object) -> str:
-    h.sql(
-        f"CREATE OR REPLACE TABLE {table} AS SELECT i AS id, 'v' || i AS v FROM range({rows}) t(i)"
-    )
-    return h.make_sync(
-        model_sql=f"SELECT * FROM {table}",
-        primary_key="id",
-        destination_type="postgres",
-        destination_config={"dsn": dsn, "table": table},
-        mapping=MAPPING,
-        mode="insert",
-        **fields,
-    )
+    return h.id_table_sync(dsn, table, rows, mode="insert", **fields)
 
 
 def _jobs(dsn: str) -> list[tuple[str, str, str, dict[str, str]]]:
@@ -46,18 +34,6 @@ def _jobs(dsn: str) -> list[tuple[str, str, str, dict[str, str]]]:
                 "SELECT task_name, lock, status::text, args FROM procrastinate_jobs ORDER BY id"
             )
         ]
-
-
-def _wait(h: Harness, run_id: str, timeout: float = 90) -> SyncRun:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with h.ctx.sessions() as s:
-            run = s.get(SyncRun, run_id)
-            assert run is not None
-        if run.status in ("completed", "failed", "cancelled"):
-            return run
-        time.sleep(0.1)
-    raise AssertionError(f"run {run_id} still {run.status}")
 
 
 def test_postgres_store_selects_procrastinate(pg_harness: Harness) -> None:
@@ -110,7 +86,7 @@ def test_worker_runs_jobs_and_fan_out_shards(pg_harness: Harness, pg_database: s
     worker = ProcrastinateWorker(h.ctx, concurrency=3)
     worker.start()
     try:
-        runs = [_wait(h, run_id) for run_id in run_ids]
+        runs = [h.wait_run(run_id) for run_id in run_ids]
     finally:
         worker.stop()
     assert [r.status for r in runs] == ["completed", "completed"]
@@ -152,7 +128,7 @@ def test_stalled_job_of_dead_worker_is_retried(pg_harness: Harness, pg_database:
     worker = ProcrastinateWorker(h.ctx, concurrency=1)
     worker.start()
     try:
-        assert _wait(h, run.id, timeout=60).status == "completed"
+        assert h.wait_run(run.id, timeout=60).status == "completed"
     finally:
         worker.stop()
 
@@ -188,7 +164,7 @@ def test_stopping_worker_hands_its_run_back_with_a_new_job(
     second = ProcrastinateWorker(h.ctx, concurrency=1)
     second.start()
     try:
-        done = _wait(h, run.id)
+        done = h.wait_run(run.id)
     finally:
         second.stop()
     assert done.status == "completed"
@@ -224,6 +200,6 @@ def test_run_whose_job_ended_without_claiming_it_gets_a_new_job(
     worker = ProcrastinateWorker(h.ctx, concurrency=1)
     worker.start()
     try:
-        assert _wait(h, run.id, timeout=60).status == "completed"
+        assert h.wait_run(run.id, timeout=60).status == "completed"
     finally:
         worker.stop()

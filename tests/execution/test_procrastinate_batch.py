@@ -13,8 +13,8 @@ from syncline.execution.procrastinate import ProcrastinateWorker
 from syncline.scheduler.tick import tick
 from syncline.services.runs import trigger_run
 from syncline.store.tables import SyncRun
-from tests.engine.conftest import Harness
-from tests.execution.test_procrastinate import _jobs, _sync, _wait
+from tests.execution.test_procrastinate import _jobs, _sync
+from tests.fixtures.harness import Harness
 
 T0 = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 
@@ -63,7 +63,7 @@ def test_idle_worker_starts_a_trigger_at_once(pg_harness: Harness, pg_database: 
                     break
                 time.sleep(0.005)
             latencies.append(time.monotonic() - t0)
-            assert _wait(h, run.id).status == "completed"
+            assert h.wait_run(run.id).status == "completed"
             while _jobs(pg_database) and time.monotonic() - t0 < 10:
                 time.sleep(0.01)  # its job ends (and frees the sync's lock) just after the run
     finally:

@@ -13,8 +13,7 @@ import sqlalchemy as sa
 from syncline.execution.embedded import EmbeddedExecutor
 from syncline.runs.start import start_run
 from syncline.store.tables import Sync, SyncRun
-from tests.engine.conftest import Harness
-from tests.execution.test_lifecycle import _pg_sync, _wait
+from tests.fixtures.harness import Harness
 
 BOUND = 0.5  # the bug made it ~1 s (one poll interval); healthy is a few ms
 
@@ -38,7 +37,7 @@ def _seconds_to_running(h: Harness, ex: EmbeddedExecutor, sync_id: str) -> tuple
 
 def test_trigger_to_running_without_waiting_a_poll(harness: Harness, pg_database: str) -> None:
     h = harness
-    sync_id = _pg_sync(h, pg_database, "wake_t", rows=10)
+    sync_id = h.id_table_sync(pg_database, "wake_t", 10)
     ex = EmbeddedExecutor(h.ctx, workers=1, poll_interval=1.0)
     ex.start()
     latencies = []
@@ -47,7 +46,7 @@ def test_trigger_to_running_without_waiting_a_poll(harness: Harness, pg_database
             time.sleep(0.3)  # idle: the dispatcher is asleep in its poll wait
             run_id, seconds = _seconds_to_running(h, ex, sync_id)
             latencies.append(seconds)
-            assert [r.status for r in _wait(h, [run_id])] == ["completed"]
+            assert [r.status for r in h.wait_runs([run_id])] == ["completed"]
     finally:
         ex.stop()
     with h.ctx.sessions() as s:

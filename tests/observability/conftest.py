@@ -1,1 +1,1 @@
-from tests.engine.conftest import harness  # noqa: F401  (shared fixture)
+from tests.fixtures.harness import harness  # noqa: F401  (shared fixture)

@@ -19,7 +19,7 @@ from syncline.services.sources import create_source
 from syncline.services.workspaces import create_token
 from syncline.settings import get_settings
 from syncline.store.tables import AuditEvent
-from tests.engine.conftest import Harness
+from tests.fixtures.harness import Harness
 
 PLANTED = "planted-hmac-s3cret"
 

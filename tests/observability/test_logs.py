@@ -17,7 +17,7 @@ from syncline.observability.logs import json_formatter
 from syncline.runs.lifecycle import claim_run
 from syncline.services.workspaces import create_token
 from syncline.store.tables import Source, SyncRun
-from tests.engine.conftest import Harness
+from tests.fixtures.harness import Harness
 
 SOURCE_SECRET = "PlantedSourcePw-7c1e"
 DEST_SECRET = "PlantedDestToken-93ab"

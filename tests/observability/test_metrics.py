@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from syncline.api.app import create_app
 from syncline.emulators.receiver import WebhookReceiver
 from syncline.store.tables import SyncRun
-from tests.engine.conftest import Harness
+from tests.fixtures.harness import Harness
 
 MAPPING = [
     {"source_column": "id", "destination_field": "id"},

@@ -24,7 +24,7 @@ from syncline.observability.metrics import render
 from syncline.scheduler.tick import tick
 from syncline.store.tables import SyncRun, utcnow
 from tests.alerts.conftest import Receiver, add_channel, make_sync, one_run, receiver  # noqa: F401
-from tests.engine.conftest import Harness
+from tests.fixtures.harness import Harness
 from tests.observability.test_metrics import MAPPING, delta, scrape
 
 

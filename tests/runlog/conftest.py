@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from syncline.emulators.receiver import WebhookReceiver
 from syncline.store.runlog_tables import RunLogExport
 from syncline.store.tables import Model, Source, Sync, SyncRun, utcnow
-from tests.engine.conftest import Harness, harness  # noqa: F401  (shared fixture)
+from tests.fixtures.harness import Harness, harness  # noqa: F401  (shared fixture)
 
 MAPPING = [
     {"source_column": "id", "destination_field": "id"},

@@ -15,7 +15,7 @@ from syncline.services.sync_spec import SyncPatch
 from syncline.store.runlog_tables import RunLogExport
 from syncline.store.tables import RunLog, Sync, SyncRun
 from tests.alerts.conftest import end_run, start_run
-from tests.engine.conftest import Harness
+from tests.fixtures.harness import Harness
 from tests.observability.test_metrics import delta, scrape
 from tests.runlog.conftest import (
     duck_rows,

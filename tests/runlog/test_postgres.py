@@ -11,7 +11,7 @@ import pytest
 
 from syncline.runlog.worker import write_pending
 from syncline.store.tables import RunLog, SyncRun
-from tests.engine.conftest import Harness
+from tests.fixtures.harness import Harness
 from tests.runlog.conftest import export, make_due, make_logged_sync, run_with_rejects, set_source
 
 

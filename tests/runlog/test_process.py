@@ -13,7 +13,7 @@ from syncline.emulators.receiver import WebhookReceiver
 from syncline.runlog.worker import write_pending
 from syncline.services.workspaces import create_token
 from syncline.store.tables import Destination, Sync
-from tests.engine.conftest import Harness
+from tests.fixtures.harness import Harness
 from tests.runlog.conftest import duck_rows, export, make_logged_sync, run_with_rejects
 
 

@@ -13,17 +13,16 @@ from syncline.runs.lifecycle import claim_run, heartbeat
 from syncline.runs.reap import reap_stale_runs
 from syncline.runs.start import resume_after_timeout
 from syncline.store.tables import Sync, SyncRun, utcnow
-from tests.engine.conftest import Harness
-from tests.execution.test_lifecycle import _pending, _pg_sync, _wait
+from tests.fixtures.harness import Harness
 
 
 def test_stale_run_is_reaped_and_resumed_as_linked_attempt(
     harness: Harness, pg_database: str
 ) -> None:
     h = harness
-    sync_id = _pg_sync(h, pg_database, "people")
+    sync_id = h.id_table_sync(pg_database, "people", 200)
     h.update_sync(sync_id, max_auto_resume_attempts=1)
-    run_id = _pending(h, sync_id)
+    run_id = h.pending_run(sync_id)
     assert claim_run(h.ctx.sessions, run_id, executor_id="dead-worker")
     with h.ctx.sessions() as s:
         claimed = s.get(SyncRun, run_id)
@@ -58,7 +57,7 @@ def test_stale_run_is_reaped_and_resumed_as_linked_attempt(
     ex = EmbeddedExecutor(h.ctx, workers=1, poll_interval=0.1)
     ex.start()
     try:
-        (done,) = _wait(h, [new_id])
+        (done,) = h.wait_runs([new_id])
     finally:
         ex.stop()
     assert done.status == "completed"
@@ -74,8 +73,8 @@ def test_dead_worker_run_with_a_cancel_request_ends_cancelled(
     """The user asked to stop, then the worker died before it could: the run is cancelled,
     not failed and resumed (that would undo the user's cancel)."""
     h = harness
-    sync_id = _pg_sync(h, pg_database, "cxl_dead")
-    run_id = _pending(h, sync_id)
+    sync_id = h.id_table_sync(pg_database, "cxl_dead", 200)
+    run_id = h.pending_run(sync_id)
     assert claim_run(h.ctx.sessions, run_id, executor_id="dead-worker")
     with h.ctx.sessions.begin() as s:
         s.execute(
@@ -99,8 +98,8 @@ def test_reaping_and_resuming_is_one_transaction(harness: Harness, pg_database: 
     """No moment where the dead run is failed but its resume is not there yet (a trigger in
     that gap would take the slot and the killed run would never be resumed)."""
     h = harness
-    sync_id = _pg_sync(h, pg_database, "atomic")
-    run_id = _pending(h, sync_id)
+    sync_id = h.id_table_sync(pg_database, "atomic", 200)
+    run_id = h.pending_run(sync_id)
     assert claim_run(h.ctx.sessions, run_id, executor_id="dead-worker")
     seen: list[tuple[str, int]] = []
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from syncline.runs.start import fire_dependents
-from tests.engine.conftest import Harness
+from tests.fixtures.harness import Harness
 from tests.scheduler.test_tick import _runs, _sync
 
 

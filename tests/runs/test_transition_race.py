@@ -25,7 +25,7 @@ from syncline.runs.reap import reap_stale_runs
 from syncline.runs.shards import claim_shard
 from syncline.runs.transitions import end, transition
 from syncline.store.tables import RunShard, SyncRun, utcnow
-from tests.engine.conftest import Harness
+from tests.fixtures.harness import Harness
 
 ROUNDS = 8
 P, R = RunStatus.PENDING, RunStatus.RUNNING

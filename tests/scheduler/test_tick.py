@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from syncline.scheduler.tick import tick
 from syncline.store.tables import Sync, SyncRun
-from tests.engine.conftest import Harness
+from tests.fixtures.harness import Harness
 
 T0 = datetime(2026, 1, 1, 10, 2, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from sqlalchemy import event
 
 from syncline.scheduler.tick import tick
 from syncline.store.tables import SyncRun
-from tests.engine.conftest import Harness
+from tests.fixtures.harness import Harness
 from tests.scheduler.test_tick import T0, _finish_all, _sync
 
 

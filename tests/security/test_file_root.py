@@ -13,7 +13,7 @@ import pytest
 
 from syncline.connectors.destinations.file.root import FileRoot
 from syncline.store.tables import SyncRun
-from tests.engine.conftest import Harness, _harness
+from tests.fixtures.harness import Harness, make_harness
 from tests.security.conftest import Api
 
 
@@ -91,7 +91,7 @@ def test_root_rules() -> None:
 
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Harness]:
-    gen = _harness(tmp_path, None)
+    gen = make_harness(tmp_path, None)
     h = next(gen)
     h.sql("CREATE TABLE people AS SELECT 1 AS id, 'a@example.com' AS email")
     try:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine.conftest import Harness, _harness
+from tests.fixtures.harness import Harness, make_harness
 from tests.security.conftest import Api, FakeDNS, LocalServer, deny_private
 
 # Hosts as they appear in a URL; each one reaches the metadata service or another refused range.
@@ -147,7 +147,7 @@ def test_check_after_dns_changed_reports_the_refusal(
 
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Harness]:
-    h = next(_gen := _harness(tmp_path, None))
+    h = next(_gen := make_harness(tmp_path, None))
     h.sql("CREATE TABLE people AS SELECT 1 AS id, 'a@example.com' AS email")
     try:
         yield h

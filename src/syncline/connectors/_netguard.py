@@ -29,11 +29,15 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Annotated
 
-from syncline.connectors.base import DestinationError
+from pydantic import AfterValidator, ValidationInfo
+
+from syncline.connectors.base import DestinationError, saving
 
 __all__ = [
     "BlockedAddressError",
+    "GuardedHost",
     "NetworkPolicy",
     "check_host",
     "configure",
@@ -270,6 +274,17 @@ def check_at_save(host: str, *, policy: NetworkPolicy | None = None) -> None:
         raise ValueError(str(exc)) from None
     except OSError:
         pass
+
+
+def _host_at_save(value: str, info: ValidationInfo) -> str:
+    """When a config is saved, its host passes the network guard (see ``check_at_save``)."""
+    if saving(info):
+        check_at_save(value)
+    return value
+
+
+#: A config's host name or address, checked by the network guard when the config is saved.
+GuardedHost = Annotated[str, AfterValidator(_host_at_save)]
 
 
 def guarded_addresses(host: str, *, what: str) -> list[str]:

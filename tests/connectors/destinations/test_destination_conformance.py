@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
-from conformance import KEY, Adapter, assert_state, run, table_of
+from conformance import KEY, MODE_OF, Adapter, assert_state, run, table_of
 
 from syncline.connectors.base import Destination, Operation, SyncMode
 from syncline.connectors.registry import destination_class
@@ -35,6 +35,19 @@ def seed(adapter: Adapter) -> None:
     assert run(adapter, (U, batch(*SEED)))[0].errors == []
 
 
+def needs(adapter: Adapter, *ops: Operation) -> None:
+    """Skip a scenario the destination's Capabilities rule out (a mode it does not declare,
+    deletes without ``supports_delete``): the suite picks its cases from what is declared."""
+    caps = adapter.capabilities
+    missing = [
+        op.value
+        for op in ops
+        if MODE_OF[op] not in caps.modes or (op is D and not caps.supports_delete)
+    ]
+    if missing:
+        pytest.skip(f"the destination does not declare {', '.join(missing)}")
+
+
 def test_registered_and_satisfies_the_protocol(adapter: Adapter) -> None:
     cls = destination_class(adapter.type_name)
     assert {SyncMode.UPSERT, SyncMode.INSERT, SyncMode.UPDATE} <= cls.capabilities.modes
@@ -43,6 +56,7 @@ def test_registered_and_satisfies_the_protocol(adapter: Adapter) -> None:
 
 
 def test_upsert_creates_then_updates_by_key(adapter: Adapter) -> None:
+    needs(adapter, U)
     seed(adapter)
     [result] = run(adapter, (U, batch((2, "b2@x.io", 21), (4, "d@x.io", 40))))
     assert result.errors == [] and result.succeeded == 2
@@ -50,6 +64,7 @@ def test_upsert_creates_then_updates_by_key(adapter: Adapter) -> None:
 
 
 def test_upsert_writes_nulls_unless_skip_nulls(adapter: Adapter) -> None:
+    needs(adapter, U)
     seed(adapter)
     run(adapter, (U, batch((1, None, 11))))
     run(adapter, (U, batch((2, None, None), (5, None, 50))), skip_nulls=True)
@@ -58,6 +73,7 @@ def test_upsert_writes_nulls_unless_skip_nulls(adapter: Adapter) -> None:
 
 
 def test_insert_creates_absent_and_leaves_existing_untouched(adapter: Adapter) -> None:
+    needs(adapter, U, INS)
     seed(adapter)
     [result] = run(adapter, (INS, batch((1, "CHANGED", 0), (4, "d@x.io", 40))))
     assert result.errors == []  # an existing record is not an error: it is left as is
@@ -65,6 +81,7 @@ def test_insert_creates_absent_and_leaves_existing_untouched(adapter: Adapter) -
 
 
 def test_update_changes_existing_and_never_creates(adapter: Adapter) -> None:
+    needs(adapter, U, UP)
     seed(adapter)
     [result] = run(adapter, (UP, batch((1, "a2@x.io", 11), (9, "new@x.io", 90), (3, "c2", 31))))
     if adapter.capabilities.reports_not_found:
@@ -77,6 +94,7 @@ def test_update_changes_existing_and_never_creates(adapter: Adapter) -> None:
 
 
 def test_update_with_skip_nulls_keeps_existing_values(adapter: Adapter) -> None:
+    needs(adapter, U, UP)
     seed(adapter)
     [result] = run(adapter, (UP, batch((1, None, 12), (2, "b3@x.io", None))), skip_nulls=True)
     assert result.errors == []
@@ -84,8 +102,7 @@ def test_update_with_skip_nulls_keeps_existing_values(adapter: Adapter) -> None:
 
 
 def test_delete_removes_and_absent_key_is_success(adapter: Adapter) -> None:
-    if not adapter.capabilities.supports_delete:
-        pytest.skip("the destination declares supports_delete=False")
+    needs(adapter, U, D)
     seed(adapter)
     [result] = run(adapter, (D, batch((1, None, None), (99, None, None))))
     assert result.errors == []
@@ -93,6 +110,7 @@ def test_delete_removes_and_absent_key_is_success(adapter: Adapter) -> None:
 
 
 def test_one_run_mixes_operations_in_order(adapter: Adapter) -> None:
+    needs(adapter, U, D)
     results = run(
         adapter,
         (U, batch((1, "a@x.io", 1), (2, "b@x.io", 2))),
@@ -106,8 +124,7 @@ def test_one_run_mixes_operations_in_order(adapter: Adapter) -> None:
 @pytest.mark.parametrize("op", [U, INS, UP, D], ids=lambda op: op.value)
 def test_resending_a_batch_changes_nothing(adapter: Adapter, op: Operation) -> None:
     """After a crash the engine resends batches it never saw acknowledged: no duplicates."""
-    if op is D and not adapter.capabilities.supports_delete:
-        pytest.skip("the destination declares supports_delete=False")
+    needs(adapter, U, op)
     seed(adapter)
     again = batch((2, "b9@x.io", 29), (3, None, 39), (7, "g@x.io", 70))
     first = run(adapter, (op, again))[0]
@@ -118,10 +135,28 @@ def test_resending_a_batch_changes_nothing(adapter: Adapter, op: Operation) -> N
 
 
 def test_empty_batch_is_a_no_op(adapter: Adapter) -> None:
+    needs(adapter, U)
     seed(adapter)
     [result] = run(adapter, (U, batch()))
     assert result.size == 0 and result.errors == []
     assert_state(adapter, people(*SEED))
+
+
+def test_objects_list_fields_as_declared(adapter: Adapter) -> None:
+    """``lists_fields``: ``objects()`` shows the fields a sync can map onto (here, the ones the
+    seed wrote); a destination that takes any field lists none."""
+    needs(adapter, U)
+    seed(adapter)
+    dest = adapter.open()
+    try:
+        objects = dest.objects()
+    finally:
+        dest.close()
+    fields = {f.name.lower() for o in objects for f in o.fields}
+    if adapter.capabilities.lists_fields:
+        assert {"email", "score"} <= fields, fields
+    else:
+        assert fields == set()
 
 
 TYPED = pa.schema(

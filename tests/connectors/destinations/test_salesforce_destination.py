@@ -332,7 +332,7 @@ def test_the_match_field_must_be_an_external_id(sf: SalesforceEmulator) -> None:
 @pytest.fixture
 def engine(tmp_path: Any) -> Iterator[Any]:
     """The engine harness of tests/engine (SQLite metadata store, DuckDB warehouse)."""
-    from tests.engine.conftest import _harness
+    from tests.fixtures.harness import make_harness as _harness
 
     yield from _harness(tmp_path, None)
 

@@ -16,11 +16,11 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pymysql
 import pymysql.cursors
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from pymysql.constants import FIELD_TYPE
 
-from syncline.connectors._netguard import check_at_save, guarded_addresses
-from syncline.connectors.base import ConnectorError, SourceError, saving
+from syncline.connectors._netguard import GuardedHost, guarded_addresses
+from syncline.connectors.base import ConnectorError, SourceError
 from syncline.connectors.sources._common import (
     Converter,
     QueryTimeouts,
@@ -67,20 +67,12 @@ class MySQLConfig(QueryTimeouts):
     # Validation errors must not echo the config: it holds a password or DSN.
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    host: str
+    host: GuardedHost
     port: int = Field(default=3306, ge=1, le=65535)
     user: str
     password: Secret = ""
     database: str
     connect_timeout: int = Field(default=10, ge=1, description="Seconds to wait to connect.")
-
-    @field_validator("host")
-    @classmethod
-    def _guarded_host(cls, value: str, info: ValidationInfo) -> str:
-        """When saved, the host passes the network guard."""
-        if saving(info):
-            check_at_save(value)
-        return value
 
 
 def _arrow_type(field: Any) -> pa.DataType:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
@@ -35,20 +34,12 @@ from typing import Any
 
 from syncline.connectors._http import RetryPolicy, retrying
 from syncline.connectors.base import DestinationError, Operation, RecordError
+from syncline.connectors.destinations._saas_common import Rec
 from syncline.connectors.destinations.hubspot.client import HubSpotClient, message_of
 
 CHUNK = 100  # "inputs" of the batch endpoints: at most 100
 CONFLICT = frozenset({"CONFLICT", "OBJECT_ALREADY_EXISTS"})
 ENDPOINT = {Operation.UPSERT: "upsert", Operation.INSERT: "create", Operation.UPDATE: "update"}
-
-
-@dataclass
-class Rec:
-    """One record of a batch: its index (for the result), its key and its other fields."""
-
-    index: int
-    key: str
-    fields: dict[str, Any] = field(default_factory=dict)
 
 
 def encode(value: Any) -> str:

@@ -15,8 +15,6 @@ Properties API: https://developers.hubspot.com/docs/api/crm/properties
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -32,19 +30,22 @@ from syncline.connectors.base import (
     DestinationError,
     FieldSchema,
     ObjectSchema,
-    Operation,
     RunInfo,
     SyncMode,
     saving,
 )
-from syncline.connectors.destinations.hubspot.batch import BatchWriter, Rec
+from syncline.connectors.destinations._saas_common import (
+    ONE_ATTEMPT,
+    ApiDestination,
+    MaxRetryWait,
+    RetryBackoff,
+    batch_recs,
+)
+from syncline.connectors.destinations.hubspot.batch import BatchWriter
 from syncline.connectors.destinations.hubspot.client import HubSpotClient, message_of
 from syncline.domain.secrets import Secret, SecretUrl
 
 __all__ = ["HubSpotDestination", "HubSpotDestinationConfig"]
-
-#: A connection test answers at once: it reports a failure instead of waiting it out.
-ONE_ATTEMPT = RetryPolicy(attempts=1)
 
 
 class HubSpotDestinationConfig(BaseModel):
@@ -58,8 +59,8 @@ class HubSpotDestinationConfig(BaseModel):
     id_property: str = Field("email", description="Unique property matched against the model's key")
     timeout_seconds: float = Field(60.0, gt=0, description="Per HTTP request")
     max_retries: int = Field(6, ge=1, le=20, description="Attempts per chunk on transient errors")
-    retry_backoff_seconds: float = Field(1.0, ge=0, description="First backoff (doubles)")
-    max_retry_wait_seconds: float = Field(60.0, ge=0, description="Longest single wait")
+    retry_backoff_seconds: RetryBackoff = 1.0
+    max_retry_wait_seconds: MaxRetryWait = 60.0
 
     @field_validator("base_url")
     @classmethod
@@ -68,7 +69,7 @@ class HubSpotDestinationConfig(BaseModel):
         return validate_url(value, saving=saving(info))
 
 
-class HubSpotDestination:
+class HubSpotDestination(ApiDestination[HubSpotClient]):
     """Writes change batches into one HubSpot object type."""
 
     config_model: ClassVar[type[BaseModel]] = HubSpotDestinationConfig
@@ -82,11 +83,8 @@ class HubSpotDestination:
     )
 
     def __init__(self, config: HubSpotDestinationConfig) -> None:
+        super().__init__(config)
         self._config = config
-        self._policy = RetryPolicy(
-            config.max_retries, config.retry_backoff_seconds, config.max_retry_wait_seconds
-        )
-        self._client: HubSpotClient | None = None
         self._writer: BatchWriter | None = None
 
     def check(self) -> CheckResult:
@@ -152,13 +150,7 @@ class HubSpotDestination:
         size = len(batch)
         if size == 0:
             return BatchResult(0)
-        table = batch.records
-        names = [n for n in table.column_names if n != batch.key_field]
-        if batch.operation is Operation.DELETE or not names:
-            rows: list[dict[str, Any]] = [{} for _ in range(size)]
-        else:
-            rows = table.select(names).to_pylist()
-        recs = [Rec(i, batch.keys[i], row) for i, row in enumerate(rows)]
+        recs = batch_recs(batch)
         errors = self._writer.write(batch.operation, recs, skip_nulls=batch.skip_nulls)
         return BatchResult(size, sorted(errors, key=lambda e: e.index))
 
@@ -166,9 +158,7 @@ class HubSpotDestination:
         """Nothing to finalise: every batch was applied by the time ``write`` returned."""
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        self._client = None
+        self._close_client()
         self._writer = None
 
     # -- internals ---------------------------------------------------------------------------
@@ -181,22 +171,6 @@ class HubSpotDestination:
             timeout=cfg.timeout_seconds,
             max_wait=cfg.max_retry_wait_seconds,
         )
-
-    def _live(self) -> HubSpotClient:
-        if self._client is None:
-            self._client = self._new_client()
-        return self._client
-
-    @contextmanager
-    def _session(self) -> Iterator[HubSpotClient]:
-        if self._client is not None:
-            yield self._client
-            return
-        client = self._new_client()
-        try:
-            yield client
-        finally:
-            client.close()
 
     def _properties(
         self, client: HubSpotClient, policy: RetryPolicy | None = None

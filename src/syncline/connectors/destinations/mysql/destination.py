@@ -9,26 +9,27 @@ one with MySQL's own message; the rest of the batch is applied.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import ClassVar
 
 import pyarrow as pa
 import pymysql
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from syncline.connectors._netguard import check_at_save, guarded_addresses
+from syncline.connectors._netguard import GuardedHost, guarded_addresses
 from syncline.connectors.base import (
     BatchResult,
-    Capabilities,
     ChangeBatch,
-    CheckResult,
     DestinationError,
     ObjectSchema,
     Operation,
     RunInfo,
-    SyncMode,
-    saving,
+)
+from syncline.connectors.destinations._sql_common import (
+    ConnectTimeout,
+    CreateTable,
+    KeyColumn,
+    SqlTableDestination,
+    TargetTable,
 )
 from syncline.connectors.destinations.mysql import catalog
 from syncline.connectors.destinations.mysql.catalog import Conn
@@ -53,77 +54,31 @@ class MySQLDestinationConfig(BaseModel):
     # Validation errors must not echo the config: it holds a password.
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    host: str = Field(description="Server host name or address")
+    host: GuardedHost = Field(description="Server host name or address")
     port: int = Field(3306, ge=1, le=65535, description="Server port")
     user: str = Field(description="User name")
     password: Secret = Field("", description="Password (secret)")
     database: str = Field(description="Database (schema) of the target table")
-    table: str = Field(description="Target table")
-    create_table: bool = Field(
-        True, description="Create the table (and add new columns) from the model's fields"
-    )
-    key_column: str | None = Field(
-        None, description="Column matched against the model's key (default: the sync's key field)"
-    )
-    connect_timeout: int = Field(10, ge=1, le=300, description="Seconds to wait for a connection")
-
-    @field_validator("host")
-    @classmethod
-    def _guarded_host(cls, value: str, info: ValidationInfo) -> str:
-        """When saved, the host passes the network guard."""
-        if saving(info):
-            check_at_save(value)
-        return value
+    table: TargetTable
+    create_table: CreateTable = True
+    key_column: KeyColumn = None
+    connect_timeout: ConnectTimeout = 10
 
 
-class MySQLDestination:
+class MySQLDestination(SqlTableDestination[Conn, catalog.TableInfo]):
     """Writes change batches into one MySQL or MariaDB table."""
 
     config_model: ClassVar[type[BaseModel]] = MySQLDestinationConfig
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        modes=frozenset(SyncMode),
-        max_batch_rows=50_000,
-        supports_delete=True,
-        lists_fields=True,
-        supports_field_ordering=True,
-    )
+    driver_error = pymysql.Error
 
     def __init__(self, config: MySQLDestinationConfig) -> None:
-        self._config = config
-        self._name = f"{ident(config.database)}.{ident(config.table)}"
+        self._config: MySQLDestinationConfig = config
+        self._table_name = f"{ident(config.database)}.{ident(config.table)}"
         self._conn: Conn | None = None
         self._writer: BatchWriter | None = None
         self._run: RunInfo | None = None
         self._key = config.key_column or ""
         self._info: catalog.TableInfo | None = None  # None: the table does not exist yet
-
-    def check(self) -> CheckResult:
-        """Connect, and confirm the table exists (or may be created) and can be matched by key."""
-        cfg = self._config
-        try:
-            with self._session() as conn:
-                info = catalog.table_info(conn, cfg.database, cfg.table)
-                if info is None and not cfg.create_table:
-                    return CheckResult(
-                        False, f"table {self._name} does not exist and create_table is false"
-                    )
-                problem = info and self._table_problem(conn, info, cfg.key_column)
-                if problem:
-                    return CheckResult(False, problem)
-        except pymysql.Error as exc:
-            return CheckResult(False, str(batch_error(exc, "check failed")))
-        except DestinationError as exc:
-            return CheckResult(False, str(exc))
-        state = "exists" if info is not None else "will be created on the first run"
-        return CheckResult(True, f"connected to {cfg.host}:{cfg.port}; table {self._name} {state}")
-
-    def objects(self) -> list[ObjectSchema]:
-        """The database's tables and their columns, primary-key columns flagged ``is_key``."""
-        try:
-            with self._session() as conn:
-                return catalog.list_objects(conn, self._config.database)
-        except pymysql.Error as exc:
-            raise batch_error(exc, "listing tables failed") from exc
 
     def begin(self, run: RunInfo) -> None:
         """Connect and check the target; a missing table is created with the first batch."""
@@ -136,9 +91,7 @@ class MySQLDestination:
             if info is not None:
                 self._adopt(conn, info)
             elif not self._config.create_table:
-                raise DestinationError(
-                    f"table {self._name} does not exist and create_table is false"
-                )
+                raise DestinationError(self._missing_table)
         except pymysql.Error as exc:
             raise self._failed(exc, f"reading table {self._name} failed") from exc
 
@@ -172,19 +125,43 @@ class MySQLDestination:
             raise
         return BatchResult(size, errors)
 
-    def finish(self, *, success: bool) -> None:
-        """A successful run always leaves the table in place, even if it sent no rows."""
-        if not (success and self._run and self._info is None and self._config.create_table):
-            return
-        columns = dict.fromkeys([self._key, *self._run.fields], "LONGTEXT")
-        columns[self._key] = KEY_TEXT
-        try:
-            self._create(self._live_conn(), columns)
-        except pymysql.Error as exc:
-            raise self._failed(exc, f"creating table {self._name} failed") from exc
-
     def close(self) -> None:
         self._drop_conn()
+
+    # -- the driver's part of the skeleton (see ``_sql_common``) -----------------------------
+
+    @property
+    def _name(self) -> str:
+        return self._table_name
+
+    @property
+    def _has_table(self) -> bool:
+        return self._info is not None
+
+    def _connected(self) -> str:
+        return f"connected to {self._config.host}:{self._config.port}"
+
+    def _is_open(self, conn: Conn) -> bool:
+        return bool(conn.open)
+
+    def _close(self, conn: Conn) -> None:
+        with contextlib.suppress(pymysql.Error, OSError):
+            conn.close()
+
+    def _error(self, exc: Exception, what: str) -> DestinationError:
+        return batch_error(exc, what)
+
+    def _table_info(self, conn: Conn) -> catalog.TableInfo | None:
+        return catalog.table_info(conn, self._config.database, self._config.table)
+
+    def _list_objects(self, conn: Conn) -> list[ObjectSchema]:
+        return catalog.list_objects(conn, self._config.database)
+
+    def _create_table(self, conn: Conn, columns: dict[str, str]) -> None:
+        catalog.create_table(conn, self._config.table, columns, self._key)
+
+    def _default_type(self, name: str) -> str:
+        return KEY_TEXT if name == self._key else "LONGTEXT"
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -243,25 +220,12 @@ class MySQLDestination:
         self._conn = None
         self._writer = None
 
-    def _failed(self, exc: pymysql.Error, what: str) -> DestinationError:
+    def _failed(self, exc: Exception, what: str) -> DestinationError:
         """Map an error; after a lost connection the next write starts on a fresh one."""
         error = batch_error(exc, what)
         if error.retryable:
             self._drop_conn()
         return error
-
-    @contextmanager
-    def _session(self) -> Iterator[Conn]:
-        """The run's connection when one is open, else a short-lived one."""
-        if self._conn is not None and self._conn.open:
-            yield self._conn
-            return
-        conn = self._connect()
-        try:
-            yield conn
-        finally:
-            with contextlib.suppress(pymysql.Error, OSError):
-                conn.close()
 
     def _new_writer(self, conn: Conn, info: catalog.TableInfo) -> BatchWriter:
         with conn.cursor() as cur:
@@ -306,17 +270,6 @@ class MySQLDestination:
     def _type(self, records: pa.Table, name: str) -> str:
         return mysql_type_for(records.schema.field(name).type, key=name == self._key)
 
-    def _create(self, conn: Conn, columns: dict[str, str]) -> None:
-        assert self._run is not None
-        for name in self._run.fields:  # fields absent from this batch still get a column
-            columns.setdefault(name, KEY_TEXT if name == self._key else "LONGTEXT")
-        cfg = self._config
-        catalog.create_table(conn, cfg.table, columns, self._key)
-        info = catalog.table_info(conn, cfg.database, cfg.table)
-        if info is None:
-            raise DestinationError(f"table {self._name} vanished right after CREATE TABLE")
-        self._adopt(conn, info)
-
     def _ensure_columns(self, conn: Conn, records: pa.Table) -> None:
         assert self._info is not None
         missing = [c for c in records.column_names if self._info.find(c) is None]
@@ -328,13 +281,3 @@ class MySQLDestination:
         info = catalog.table_info(conn, self._config.database, self._config.table)
         assert info is not None
         self._adopt(conn, info)
-
-    def _keyed(self, batch: ChangeBatch) -> pa.Table:
-        """The records with the key under the table's key column name."""
-        records = batch.records
-        if self._key in records.column_names:
-            return records
-        if batch.key_field in records.column_names:
-            names = [self._key if n == batch.key_field else n for n in records.column_names]
-            return records.rename_columns(names)
-        raise DestinationError(f"batch has no key column {self._key!r} (nor {batch.key_field!r})")

@@ -8,8 +8,6 @@ one by one; the rest of the batch is still applied (see ``postgres.load``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import ClassVar
 
 import psycopg
@@ -21,16 +19,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from syncline.connectors._pg_address import check_dsn_at_save, guarded_params
 from syncline.connectors.base import (
     BatchResult,
-    Capabilities,
     ChangeBatch,
-    CheckResult,
     DestinationError,
     ObjectSchema,
     Operation,
     RecordError,
     RunInfo,
-    SyncMode,
     saving,
+)
+from syncline.connectors.destinations._sql_common import (
+    ConnectTimeout,
+    CreateTable,
+    KeyColumn,
+    SqlTableDestination,
+    TargetTable,
 )
 from syncline.connectors.destinations.postgres import catalog
 from syncline.connectors.destinations.postgres.load import Conn, StagedWriter
@@ -52,14 +54,10 @@ class PostgresDestinationConfig(BaseModel):
 
     dsn: Secret = Field(description="libpq connection string or URL, e.g. postgresql://u:p@host/db")
     db_schema: str = Field("public", alias="schema", description="Schema of the target table")
-    table: str = Field(description="Target table")
-    create_table: bool = Field(
-        True, description="Create the table (and add new columns) from the model's fields"
-    )
-    key_column: str | None = Field(
-        None, description="Column matched against the model's key (default: the sync's key field)"
-    )
-    connect_timeout: int = Field(10, ge=1, le=300, description="Seconds to wait for a connection")
+    table: TargetTable
+    create_table: CreateTable = True
+    key_column: KeyColumn = None
+    connect_timeout: ConnectTimeout = 10
 
     @field_validator("dsn")
     @classmethod
@@ -70,20 +68,14 @@ class PostgresDestinationConfig(BaseModel):
         return value
 
 
-class PostgresDestination:
+class PostgresDestination(SqlTableDestination[Conn, catalog.TableInfo]):
     """Writes change batches into one PostgreSQL table."""
 
     config_model: ClassVar[type[BaseModel]] = PostgresDestinationConfig
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        modes=frozenset(SyncMode),
-        max_batch_rows=50_000,
-        supports_delete=True,
-        lists_fields=True,
-        supports_field_ordering=True,
-    )
+    driver_error = psycopg.Error
 
     def __init__(self, config: PostgresDestinationConfig) -> None:
-        self._config = config
+        self._config: PostgresDestinationConfig = config
         self._target = sql.Identifier(config.db_schema, config.table)
         self._conn: Conn | None = None
         self._writer: StagedWriter | None = None
@@ -94,36 +86,6 @@ class PostgresDestination:
     @property
     def _name(self) -> str:
         return f'"{self._config.db_schema}"."{self._config.table}"'
-
-    def check(self) -> CheckResult:
-        """Connect, and confirm the schema (and the table, if we may not create it) exist."""
-        cfg = self._config
-        try:
-            with self._session() as conn:
-                if not catalog.schema_exists(conn, cfg.db_schema):
-                    return CheckResult(False, f'schema "{cfg.db_schema}" does not exist')
-                info = catalog.table_info(conn, cfg.db_schema, cfg.table)
-                if info is None and not cfg.create_table:
-                    return CheckResult(
-                        False, f"table {self._name} does not exist and create_table is false"
-                    )
-                problem = info and cfg.key_column and self._key_problem(conn, info, cfg.key_column)
-                if problem:
-                    return CheckResult(False, problem)
-        except psycopg.Error as exc:
-            return CheckResult(False, str(batch_error(exc, "check failed")))
-        except DestinationError as exc:
-            return CheckResult(False, str(exc))
-        state = "exists" if info is not None else "will be created on the first run"
-        return CheckResult(True, f"connected; table {self._name} {state}")
-
-    def objects(self) -> list[ObjectSchema]:
-        """The schema's tables and their columns, primary-key columns flagged ``is_key``."""
-        try:
-            with self._session() as conn:
-                return catalog.list_objects(conn, self._config.db_schema)
-        except psycopg.Error as exc:
-            raise batch_error(exc, "listing tables failed") from exc
 
     def begin(self, run: RunInfo) -> None:
         """Connect and check the target; a missing table is created with the first batch."""
@@ -179,22 +141,45 @@ class PostgresDestination:
             raise DestinationError(f"cannot encode the batch for COPY: {exc}") from exc
         return BatchResult(size, sorted(errors, key=lambda e: e.index))
 
-    def finish(self, *, success: bool) -> None:
-        """A successful run always leaves the table in place, even if it sent no rows."""
-        if not (success and self._run and self._columns is None and self._config.create_table):
-            return
-        columns = dict.fromkeys([self._key, *self._run.fields], "text")
-        try:
-            self._create(self._live_conn(), columns)
-        except psycopg.Error as exc:
-            raise batch_error(exc, f"creating table {self._name} failed") from exc
-
     def close(self) -> None:
         """Close the connection (its TEMP staging tables go with it)."""
         if self._conn is not None:
             self._conn.close()
         self._conn = None
         self._writer = None
+
+    # -- the driver's part of the skeleton (see ``_sql_common``) -----------------------------
+
+    @property
+    def _has_table(self) -> bool:
+        return self._columns is not None
+
+    def _schema_problem(self, conn: Conn) -> str | None:
+        if catalog.schema_exists(conn, self._config.db_schema):
+            return None
+        return f'schema "{self._config.db_schema}" does not exist'
+
+    def _is_open(self, conn: Conn) -> bool:
+        return not conn.closed
+
+    def _close(self, conn: Conn) -> None:
+        conn.close()
+
+    def _error(self, exc: Exception, what: str) -> DestinationError:
+        assert isinstance(exc, psycopg.Error)
+        return batch_error(exc, what)
+
+    def _table_info(self, conn: Conn) -> catalog.TableInfo | None:
+        return catalog.table_info(conn, self._config.db_schema, self._config.table)
+
+    def _list_objects(self, conn: Conn) -> list[ObjectSchema]:
+        return catalog.list_objects(conn, self._config.db_schema)
+
+    def _create_table(self, conn: Conn, columns: dict[str, str]) -> None:
+        catalog.create_table(conn, self._config.db_schema, self._config.table, columns, self._key)
+
+    def _default_type(self, name: str) -> str:
+        return "text"
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -226,26 +211,16 @@ class PostgresDestination:
             self._writer = StagedWriter(self._conn, self._target, self._key)
         return self._conn
 
-    @contextmanager
-    def _session(self) -> Iterator[Conn]:
-        """The run's connection when one is open, else a short-lived one."""
-        if self._conn is not None and not self._conn.closed:
-            yield self._conn
-            return
-        conn = self._connect()
-        try:
-            yield conn
-        finally:
-            conn.close()
-
     def _adopt(self, conn: Conn, info: catalog.TableInfo) -> None:
         """Use an existing table, after checking ON CONFLICT has the unique key it needs."""
-        problem = self._key_problem(conn, info, self._key)
+        problem = self._table_problem(conn, info, self._key)
         if problem:
             raise DestinationError(problem)
         self._columns = dict(info.columns)
 
-    def _key_problem(self, conn: Conn, info: catalog.TableInfo, key: str) -> str | None:
+    def _table_problem(self, conn: Conn, info: catalog.TableInfo, key: str | None) -> str | None:
+        if not key:
+            return None
         if key not in info.columns:
             return f"table {self._name} has no key column {key!r}"
         if not catalog.has_unique_key(conn, self._config.db_schema, self._config.table, key):
@@ -255,17 +230,6 @@ class PostgresDestination:
                 f"(e.g. ALTER TABLE {self._name} ADD PRIMARY KEY ({key}))"
             )
         return None
-
-    def _create(self, conn: Conn, columns: dict[str, str]) -> None:
-        assert self._run is not None
-        for name in self._run.fields:  # fields absent from this batch still get a column
-            columns.setdefault(name, "text")
-        cfg = self._config
-        catalog.create_table(conn, cfg.db_schema, cfg.table, columns, self._key)
-        info = catalog.table_info(conn, cfg.db_schema, cfg.table)
-        if info is None:
-            raise DestinationError(f"table {self._name} vanished right after CREATE TABLE")
-        self._adopt(conn, info)
 
     def _ensure_columns(self, conn: Conn, records: pa.Table, columns: list[str]) -> dict[str, str]:
         """The table's column types, after adding the batch's new fields (if we may)."""
@@ -280,13 +244,3 @@ class PostgresDestination:
             info = catalog.table_info(conn, cfg.db_schema, cfg.table)
             self._columns = dict(info.columns) if info else {}
         return self._columns
-
-    def _keyed(self, batch: ChangeBatch) -> pa.Table:
-        """The records with the key under the table's key column name."""
-        records = batch.records
-        if self._key in records.column_names:
-            return records
-        if batch.key_field in records.column_names:
-            names = [self._key if n == batch.key_field else n for n in records.column_names]
-            return records.rename_columns(names)
-        raise DestinationError(f"batch has no key column {self._key!r} (nor {batch.key_field!r})")

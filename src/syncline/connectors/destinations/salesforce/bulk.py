@@ -30,7 +30,8 @@ from typing import Any
 
 from syncline.connectors._http import Transient, quote_body, retrying
 from syncline.connectors.base import DestinationError, Operation, RecordError
-from syncline.connectors.destinations.salesforce.rest import GONE, Rec, RestWriter
+from syncline.connectors.destinations._saas_common import Rec
+from syncline.connectors.destinations.salesforce.rest import GONE, RestWriter
 from syncline.connectors.destinations.salesforce.values import csv_cell
 
 FINAL = frozenset({"JobComplete", "Failed", "Aborted"})

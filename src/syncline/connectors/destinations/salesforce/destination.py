@@ -16,8 +16,6 @@ REST API reference: https://developer.salesforce.com/docs/atlas.en-us.api_rest.m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
@@ -32,21 +30,25 @@ from syncline.connectors.base import (
     CheckResult,
     DestinationError,
     ObjectSchema,
-    Operation,
     RunInfo,
     SyncMode,
     saving,
 )
+from syncline.connectors.destinations._saas_common import (
+    ONE_ATTEMPT,
+    ApiDestination,
+    MaxRetryWait,
+    Rec,
+    RetryBackoff,
+    batch_recs,
+)
 from syncline.connectors.destinations.salesforce.bulk import BulkWriter
 from syncline.connectors.destinations.salesforce.client import Credentials, SalesforceClient
-from syncline.connectors.destinations.salesforce.rest import CHUNK, Rec, RestWriter, Target
+from syncline.connectors.destinations.salesforce.rest import CHUNK, RestWriter, Target
 from syncline.connectors.destinations.salesforce.values import FieldInfo
 from syncline.domain.secrets import OptionalSecret, OptionalSecretUrl, Secret
 
 __all__ = ["SalesforceAuth", "SalesforceDestination", "SalesforceDestinationConfig"]
-
-#: A connection test answers at once: it reports a failure instead of waiting it out.
-ONE_ATTEMPT = RetryPolicy(attempts=1)
 
 
 class SalesforceAuth(BaseModel):
@@ -94,8 +96,8 @@ class SalesforceDestinationConfig(BaseModel):
     bulk_timeout_seconds: float = Field(3600.0, gt=0, description="Abort a Bulk job after this")
     timeout_seconds: float = Field(120.0, gt=0, description="Per HTTP request")
     max_retries: int = Field(5, ge=1, le=20, description="Attempts per chunk on transient errors")
-    retry_backoff_seconds: float = Field(1.0, ge=0, description="First backoff (doubles)")
-    max_retry_wait_seconds: float = Field(60.0, ge=0, description="Longest single wait")
+    retry_backoff_seconds: RetryBackoff = 1.0
+    max_retry_wait_seconds: MaxRetryWait = 60.0
 
     @field_validator("instance_url", "login_url")
     @classmethod
@@ -110,7 +112,7 @@ class SalesforceDestinationConfig(BaseModel):
         return self
 
 
-class SalesforceDestination:
+class SalesforceDestination(ApiDestination[SalesforceClient]):
     """Writes change batches into one Salesforce object."""
 
     config_model: ClassVar[type[BaseModel]] = SalesforceDestinationConfig
@@ -123,11 +125,8 @@ class SalesforceDestination:
     )
 
     def __init__(self, config: SalesforceDestinationConfig) -> None:
+        super().__init__(config)
         self._config = config
-        self._policy = RetryPolicy(
-            config.max_retries, config.retry_backoff_seconds, config.max_retry_wait_seconds
-        )
-        self._client: SalesforceClient | None = None
         self._rest: RestWriter | None = None
         self._bulk: BulkWriter | None = None
         self._run: RunInfo | None = None
@@ -215,9 +214,8 @@ class SalesforceDestination:
         self._run = None
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        self._client = self._rest = self._bulk = None
+        self._close_client()
+        self._rest = self._bulk = None
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -237,23 +235,6 @@ class SalesforceDestination:
             ),
             timeout=cfg.timeout_seconds,
         )
-
-    def _live(self) -> SalesforceClient:
-        if self._client is None:
-            self._client = self._new_client()
-        return self._client
-
-    @contextmanager
-    def _session(self) -> Iterator[SalesforceClient]:
-        """The run's client when one is open, else a short-lived one."""
-        if self._client is not None:
-            yield self._client
-            return
-        client = self._new_client()
-        try:
-            yield client
-        finally:
-            client.close()
 
     def _get(
         self, client: SalesforceClient, path: str, policy: RetryPolicy | None = None
@@ -292,10 +273,4 @@ class SalesforceDestination:
         return Target(sobject, ext, fields)
 
     def _recs(self, batch: ChangeBatch, start: int, length: int) -> list[Rec]:
-        table = batch.records.slice(start, length)
-        key = batch.key_field
-        names = [n for n in table.column_names if n != key]
-        if batch.operation is Operation.DELETE:
-            names = []
-        rows = table.select(names).to_pylist() if names else [{} for _ in range(table.num_rows)]
-        return [Rec(start + i, batch.keys[start + i], row) for i, row in enumerate(rows)]
+        return batch_recs(batch, start, length)

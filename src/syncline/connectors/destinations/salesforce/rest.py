@@ -22,12 +22,13 @@ Docs:
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
 from syncline.connectors._http import RetryPolicy, quote_body, retrying
 from syncline.connectors.base import DestinationError, Operation, RecordError
+from syncline.connectors.destinations._saas_common import Rec
 from syncline.connectors.destinations.salesforce.client import SalesforceClient
 from syncline.connectors.destinations.salesforce.values import FieldInfo, encode
 
@@ -37,15 +38,6 @@ SOQL_BUDGET = 3_500
 #: Per-record codes that mean the record is not (or no longer) there.
 GONE = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"})
 T = TypeVar("T")
-
-
-@dataclass
-class Rec:
-    """One record of a batch: its index (for the result), its key and its other fields."""
-
-    index: int
-    key: str
-    fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -36,13 +36,16 @@ def test_source_crud(tenant: Tenant, warehouse: str) -> None:
         "config",
         "created_at",
         "updated_at",
+        "check",
     }
     assert source["type"] == "duckdb" and source["config"] == {"path": warehouse}
-    assert tenant.get(f"/sources/{source['id']}").json() == source
+    assert source.pop("check")["ok"] is True  # saving ran the connection check
+    read = {**source, "check": None}  # reads do not check
+    assert tenant.get(f"/sources/{source['id']}").json() == read
     listed = tenant.get("/sources")
-    assert listed.json() == [source] and listed.headers["X-Total-Count"] == "1"
+    assert listed.json() == [read] and listed.headers["X-Total-Count"] == "1"
     assert tenant.get("/sources", params={"type": "postgres"}).json() == []
-    assert tenant.get("/sources", params={"q": "WARE"}).json() == [source]
+    assert tenant.get("/sources", params={"q": "WARE"}).json() == [read]
     renamed = tenant.put(f"/sources/{source['id']}", json={"name": "Lake"})
     assert renamed.status_code == 200 and renamed.json()["name"] == "Lake"
     assert renamed.json()["config"] == source["config"]
@@ -55,8 +58,9 @@ def test_source_crud(tenant: Tenant, warehouse: str) -> None:
 def test_destination_crud(tenant: Tenant) -> None:
     dest = tenant.destination()
     assert dest["type"] == "file" and dest["config"]["format"] == "csv"
-    assert tenant.get(f"/destinations/{dest['id']}").json() == dest
-    assert tenant.get("/destinations").json() == [dest]
+    assert dest.pop("check")["ok"] is True
+    assert tenant.get(f"/destinations/{dest['id']}").json() == {**dest, "check": None}
+    assert tenant.get("/destinations").json() == [{**dest, "check": None}]
     changed = tenant.put(
         f"/destinations/{dest['id']}",
         json={"config": {"path": dest["config"]["path"], "format": "jsonl"}},
@@ -111,7 +115,7 @@ def test_update_rejects_nulls_and_unknown_types(tenant: Tenant) -> None:
     for body in ({"name": None}, {"config": None}, {"type": "oracle"}, {"nope": 1}):
         resp = tenant.put(f"/sources/{source['id']}", json=body)
         assert resp.status_code == 422, body
-    assert tenant.get(f"/sources/{source['id']}").json() == source
+    assert tenant.get(f"/sources/{source['id']}").json() == {**source, "check": None}
 
 
 def test_secrets_encrypted_masked_and_kept(tenant: Tenant, ctx: AppContext) -> None:

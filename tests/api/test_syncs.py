@@ -48,6 +48,7 @@ EXTRA_FIELDS = {
     "last_success_at",
     "freshness_status",
     "label",
+    "health",
     "mode",
 }
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 from tests.cli.conftest import Cli, Server
 
@@ -73,3 +74,20 @@ def test_trigger_without_wait_answers_the_pending_run(cli: Cli, server: Server) 
     assert again.exit_code == 0
     final = json.loads(again.stdout)
     assert final["status"] == "completed"
+
+
+def test_dry_run_against_a_dead_destination_fails_with_the_reason(cli: Cli, server: Server) -> None:
+    sync = server.sync("Dead end")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/hook"  # nothing listens once closed
+    moved = server.http.put(
+        f"/destinations/{sync['destination_id']}",
+        json={"type": "webhook", "config": {"url": dead}},
+    )
+    assert moved.status_code == 200 and moved.json()["check"]["ok"] is False
+    shown = cli("sync", "dry-run", sync["id"])
+    assert shown.exit_code == 1, shown.output
+    assert "destination check: FAILED" in shown.stdout and "dry run failed" in shown.stdout
+    as_json = cli("sync", "dry-run", sync["id"], "--json")
+    assert as_json.exit_code == 1 and json.loads(as_json.stdout)["ok"] is False

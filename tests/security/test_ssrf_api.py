@@ -134,6 +134,8 @@ def test_check_after_dns_changed_reports_the_refusal(
     evil_dns.names["flip.example"] = ["127.0.0.1"]
     created = api.create("webhook", {"url": f"http://flip.example:{server.port}/hook"})
     assert created.status_code == 201
+    assert created.json()["check"]["ok"] is True  # the save's check reached the server
+    server.seen.clear()
     evil_dns.names["flip.example"] = ["169.254.169.254"]
     check = api.call("POST", f"/destinations/{created.json()['id']}/check")
     assert check.status_code == 200, check.text

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from syncline.alerts.outbox import clear, raise_alert, write_events
 from syncline.domain.enums import RunStatus
+from syncline.domain.health import sync_health
 from syncline.store.tables import Sync, SyncRun, utcnow
 
 __all__ = [
@@ -142,13 +143,19 @@ def _deviation(session: Session, sync: Sync, run: SyncRun, rule: dict[str, Any],
         clear(session, **args)
 
 
+def _health_token(run: SyncRun) -> str:
+    """The health after ``run`` as the alert payload spells it (``up_to_date``)."""
+    health = sync_health(last_status=run.status, last_result_class=run.result_class)
+    return health.value.replace(" ", "_")
+
+
 def _status(session: Session, sync: Sync, run: SyncRun, rule: dict[str, Any]) -> None:
-    """Health is derived from run outcomes: failing after a failed run, up to date after a
-    completed one. Every change is sent (``send_for`` does not apply); back to up to date is
-    a recovery notice."""
+    """Health after each outcome (``domain.health.sync_health``, the rule the API and the
+    dashboard use): failing, warning (partial) or up to date. Every change is sent
+    (``send_for`` does not apply); back to up to date is a recovery notice."""
     prev = _previous(session, run, completed_only=False)
-    health = "failing" if run.status == RunStatus.FAILED.value else "up_to_date"
-    before = None if prev is None else ("failing" if prev.status == "failed" else "up_to_date")
+    health = _health_token(run)
+    before = None if prev is None else _health_token(prev)
     if health == before or (before is None and health == "up_to_date"):
         return
     write_events(

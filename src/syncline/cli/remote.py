@@ -157,6 +157,8 @@ def sync_dry_run(
     with reported(), connect(url, token, workspace) as api:
         data = api.post(f"/syncs/{sync_id}/dry-run", body).data
         show(data, as_json, lambda: dry_run_view(data))
+    if isinstance(data, dict) and data.get("ok") is False:
+        raise typer.Exit(1)  # a connection check failed: a run now would fail too
 
 
 @run_app.command("list")

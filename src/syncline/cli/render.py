@@ -293,6 +293,11 @@ def dry_run_view(plan: dict[str, Any]) -> Group:
         ],
     )
     parts: list[RenderableType] = [table]
+    for kind, check in (plan.get("checks") or {}).items():
+        word, style = ("ok", "green") if check.get("ok") else ("FAILED", "red")
+        parts.append(Text(f"{kind} check: {word}: {check.get('message', '')}", style=style))
+    if plan.get("ok") is False:
+        parts.append(Text(f"dry run failed: {plan.get('error', '')}", style="bold red"))
     guard = plan.get("delete_guard") or {}
     if guard.get("would_fail"):
         parts.append(Text(f"delete guard: the run would fail: {guard['message']}", style="red"))

@@ -6,6 +6,7 @@ Connectors import only this module (and pyarrow/pydantic). The engine hands dest
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ValidationInfo
 
 from syncline.connectors._budget import RetryBudget
 from syncline.domain.enums import Operation, SyncMode
+from syncline.domain.idempotency import record_idempotency_keys
 from syncline.domain.secrets import scrub_text
 
 __all__ = [
@@ -215,7 +217,9 @@ class ChangeBatch:
     ``records`` has one column per destination field (the key field included). ``keys`` is the
     primary key of each record as text, parallel to the rows. When ``skip_nulls`` is true a NULL
     means "leave the destination field as it is" (the sync's ``sync_null_values`` is false).
-    For ``Operation.DELETE`` only the key column is meaningful.
+    For ``Operation.DELETE`` only the key column is meaningful. ``row_hashes`` (parallel to the
+    rows, None for deletes) is the engine's hash of each record's mapped values: HTTP
+    destinations derive each record's idempotency key from it (:meth:`idempotency_keys`).
     """
 
     operation: Operation
@@ -224,9 +228,23 @@ class ChangeBatch:
     key_field: str
     seq: int = 0
     skip_nulls: bool = False
+    row_hashes: pa.Array | None = None
 
     def __len__(self) -> int:
         return int(self.records.num_rows)
+
+    def idempotency_keys(self, sync_id: str) -> list[str]:
+        """Each record's idempotency key: the same whenever this record change is sent again
+        (a retry, a resumed attempt, a later run), whatever run sends it."""
+        hashes: list[Any] | None = None
+        if self.row_hashes is not None:
+            hashes = self.row_hashes.to_pylist()
+        elif self.operation is not Operation.DELETE:
+            # No engine hash (a batch built by hand): the record's content stands in for it.
+            hashes = [
+                json.dumps(row, sort_keys=True, default=str) for row in self.records.to_pylist()
+            ]
+        return record_idempotency_keys(sync_id, self.operation.value, self.keys, hashes)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,13 @@ It applies batches the way the destination's docs describe a receiver should: ``
 merges into (or creates) the record, ``insert`` creates only absent keys, ``update`` merges
 into present keys and answers 404 for absent ones, ``delete`` removes (absent is fine). It
 answers ``{"results": [{"index", "key", "status", "error"?}, ...]}``, the per-item format the
-destination reads with ``results_path: results``. A request whose ``Idempotency-Key`` was
-already answered gets the same answer again without being applied twice.
+destination reads with ``results_path: results``.
+
+It de-duplicates the way docs/destinations/webhook.md recommends: it remembers, per record key,
+the idempotency key of the last change it applied; a record arriving again with that same
+idempotency key is a duplicate delivery (answered 200, ``"duplicate": true``, not applied).
+A request whose ``Idempotency-Key`` was already answered, and whose records are all such
+duplicates (or that carries no per-record keys), gets the same answer again.
 """
 
 from __future__ import annotations
@@ -70,6 +75,8 @@ class _Store:
     faults: list[Fault] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
     answered: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # idempotency cache
+    last_applied: dict[str, str] = field(default_factory=dict)  # record key -> idempotency key
+    deliveries: list[tuple[str, str | None]] = field(default_factory=list)
 
 
 class WebhookReceiver:
@@ -136,6 +143,12 @@ class WebhookReceiver:
     def requests(self) -> list[Received]:
         with self._lock:
             return list(self._store.log)
+
+    @property
+    def deliveries(self) -> list[tuple[str, str | None]]:
+        """Every record received, in order, as (record key, its idempotency key or None)."""
+        with self._lock:
+            return list(self._store.deliveries)
 
     def inject(
         self,
@@ -206,7 +219,8 @@ class WebhookReceiver:
             return 200, {}, json.dumps({"records": self.state}, default=str).encode()
         idem = request.headers.get("idempotency-key")
         with self._lock:
-            if idem and idem in self._store.answered:
+            self._log_deliveries(request)
+            if idem and idem in self._store.answered and self._all_duplicates(request):
                 request.replayed = True
                 status, body = self._store.answered[idem]
                 return status, {}, body
@@ -218,6 +232,33 @@ class WebhookReceiver:
                 self._store.answered[idem] = (status, body)
         return status, {}, body
 
+    def _log_deliveries(self, request: Received) -> None:
+        try:
+            payload = request.json()
+        except ValueError:
+            return  # answered 400 when applied
+        records = payload.get("records") if isinstance(payload, dict) else payload
+        keys = payload.get("idempotency_keys") if isinstance(payload, dict) else None
+        if not isinstance(records, list):
+            return
+        for index, record in enumerate(records):
+            if isinstance(record, dict) and self.key_field in record:
+                idem = keys[index] if keys and index < len(keys) else None
+                self._store.deliveries.append((str(record[self.key_field]), idem))
+
+    def _all_duplicates(self, request: Received) -> bool:
+        """Whether every record of the request is the last change applied to its key (or the
+        request carries no per-record keys: then only its ``Idempotency-Key`` can tell)."""
+        payload = request.json()
+        keys = payload.get("idempotency_keys") if isinstance(payload, dict) else None
+        if not keys:
+            return True
+        records = payload["records"]
+        last = self._store.last_applied
+        return all(
+            last.get(str(r[self.key_field])) == k for r, k in zip(records, keys, strict=False)
+        )
+
     def _apply(self, request: Received) -> tuple[int, bytes]:
         """Apply one batch under the lock; per-item results in the documented format."""
         payload = request.json()
@@ -225,12 +266,16 @@ class WebhookReceiver:
         operation = request.headers.get("x-syncline-operation") or payload.get("operation")
         if operation is None:
             operation = "delete" if request.method == "DELETE" else "upsert"
+        idem_keys = payload.get("idempotency_keys") if isinstance(payload, dict) else None
         store = self._store.records
         results: list[dict[str, Any]] = []
         for index, record in enumerate(records):
             key = str(record[self.key_field])
+            idem = idem_keys[index] if idem_keys else None
             item: dict[str, Any] = {"index": index, "key": key, "status": 200}
-            if key in self._store.rejected:
+            if idem is not None and self._store.last_applied.get(key) == idem:
+                item["duplicate"] = True  # delivered again: already applied, not applied twice
+            elif key in self._store.rejected:
                 item.update(status=422, error=self._store.rejected[key])
             elif operation == "delete":
                 store.pop(key, None)
@@ -245,6 +290,8 @@ class WebhookReceiver:
                 store.setdefault(key, {}).update(record)
             else:
                 item.update(status=400, error=f"unknown operation {operation!r}")
+            if idem is not None and item["status"] < 300:
+                self._store.last_applied[key] = idem
             results.append(item)
         return 200, json.dumps({"results": results}).encode()
 

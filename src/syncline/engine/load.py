@@ -174,6 +174,7 @@ class BatchLoader:
             key_field=self.key_field,
             seq=self.stats.batches,
             skip_nulls=self.skip_nulls,
+            row_hashes=hashes,
         )
         interrupted: Interrupted | None = None
         try:

@@ -146,7 +146,7 @@ def check_source(
 ) -> CheckOutcome:
     """Test a source's connection with its stored config (NotFoundError("Source"))."""
     type_name, stored = _stored(session, Source, workspace_id, source_id, "Source")
-    return _check("source", type_name, stored, secrets)
+    return check_stored("source", type_name, stored, secrets)
 
 
 def check_destination(
@@ -154,7 +154,7 @@ def check_destination(
 ) -> CheckOutcome:
     """Test a destination's connection with its stored config (NotFoundError("Destination"))."""
     type_name, stored = _stored(session, Destination, workspace_id, destination_id, "Destination")
-    return _check("destination", type_name, stored, secrets)
+    return check_stored("destination", type_name, stored, secrets)
 
 
 def _stored(
@@ -188,7 +188,12 @@ def _open(
         raise _CannotOpen(str(exc)) from None
 
 
-def _check(kind: Kind, type_name: str, stored: dict[str, Any], secrets: SecretBox) -> CheckOutcome:
+def check_stored(
+    kind: Kind, type_name: str, stored: dict[str, Any], secrets: SecretBox
+) -> CheckOutcome:
+    """Test a connection from its stored (encrypted) config: the connector's ``check()``, its
+    message with every secret masked. Never raises: a connector that cannot be opened, or
+    whose check raises, is a failed check with the reason."""
     try:
         conn, clear = _open(kind, type_name, stored, secrets)
     except _CannotOpen as exc:

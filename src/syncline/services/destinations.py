@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from syncline.security.secrets import SecretBox
+from syncline.services import catalog
+from syncline.services.catalog import CheckOutcome
 from syncline.services.common import Page, PageRequest
 from syncline.services.connections import Connections
 from syncline.services.errors import ConflictError
@@ -97,3 +99,13 @@ def update_destination(
 def delete_destination(session: Session, *, workspace_id: str, destination_id: str) -> None:
     """Delete a destination; refused (ConflictError) while syncs write to it."""
     DESTINATIONS.delete(session, workspace_id=workspace_id, id=destination_id)
+
+
+def check_destination(
+    session: Session, *, secrets: SecretBox, workspace_id: str, destination_id: str
+) -> CheckOutcome:
+    """Test the destination's connection with its stored config (run after each save; a failed
+    check is reported, it never undoes the save)."""
+    return catalog.check_destination(
+        session, secrets=secrets, workspace_id=workspace_id, destination_id=destination_id
+    )

@@ -13,9 +13,10 @@ from syncline.domain.enums import RunMode
 from syncline.engine.dryrun import dry_run
 from syncline.engine.mapping import MappingError
 from syncline.execution.engine_env import read_env
+from syncline.services.catalog import CheckOutcome, check_stored
 from syncline.services.common import get_scoped
 from syncline.services.errors import UpstreamError, ValidationError
-from syncline.store.tables import Model, Source, Sync
+from syncline.store.tables import Destination, Model, Source, Sync
 
 
 def dry_run_sync(
@@ -29,6 +30,10 @@ def dry_run_sync(
 ) -> dict[str, Any]:
     """The plan a run would follow now, with sample records; nothing is written anywhere.
 
+    The source's and the destination's connection checks run first and are reported
+    (``checks``): a failed check makes the dry run fail (``ok`` false, ``error`` says why),
+    still with the plan when the source could be read, since a run now would fail the same way.
+
     Raises:
         NotFoundError: no such sync in the workspace.
         ValidationError: the mapping no longer fits the model.
@@ -39,8 +44,17 @@ def dry_run_sync(
     source = get_scoped(
         session, Source, workspace_id=workspace_id, id=model.source_id, kind="Source"
     )
+    destination = get_scoped(
+        session, Destination, workspace_id=workspace_id, id=sync.destination_id, kind="Destination"
+    )
+    checks = {
+        "source": check_stored("source", source.type, dict(source.config or {}), ctx.secrets),
+        "destination": check_stored(
+            "destination", destination.type, dict(destination.config or {}), ctx.secrets
+        ),
+    }
     try:
-        return dry_run(
+        plan = dry_run(
             read_env(ctx),
             sync=sync,
             model=model,
@@ -51,4 +65,21 @@ def dry_run_sync(
     except (MappingError, UnknownConnectorError) as exc:
         raise ValidationError.at(["sync"], str(exc)) from exc
     except ConnectorError as exc:
-        raise UpstreamError(str(exc)) from exc
+        raise UpstreamError(f"{exc}{_failed_check(checks, 'source')}") from exc
+    failed = [f"{kind} check failed: {c.message}" for kind, c in checks.items() if not c.ok]
+    return {
+        **plan,
+        "ok": not failed,
+        "error": "; ".join(failed),
+        "checks": {kind: _check_dict(c) for kind, c in checks.items()},
+    }
+
+
+def _check_dict(check: CheckOutcome) -> dict[str, Any]:
+    when = check.checked_at.isoformat().replace("+00:00", "Z")
+    return {"ok": check.ok, "message": check.message, "checked_at": when}
+
+
+def _failed_check(checks: dict[str, CheckOutcome], kind: str) -> str:
+    check = checks[kind]
+    return "" if check.ok else f" ({kind} check: {check.message})"

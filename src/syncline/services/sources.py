@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from syncline.security.secrets import SecretBox
+from syncline.services import catalog
+from syncline.services.catalog import CheckOutcome
 from syncline.services.common import Page, PageRequest
 from syncline.services.connections import Connections
 from syncline.store.tables import Model, Source
@@ -82,3 +84,13 @@ def update_source(
 def delete_source(session: Session, *, workspace_id: str, source_id: str) -> None:
     """Delete a source; refused (ConflictError) while models read from it."""
     SOURCES.delete(session, workspace_id=workspace_id, id=source_id)
+
+
+def check_source(
+    session: Session, *, secrets: SecretBox, workspace_id: str, source_id: str
+) -> CheckOutcome:
+    """Test the source's connection with its stored config (run after each save; a failed
+    check is reported, it never undoes the save)."""
+    return catalog.check_source(
+        session, secrets=secrets, workspace_id=workspace_id, source_id=source_id
+    )

@@ -137,7 +137,7 @@ async def dry_run(
         plan = dryrun.dry_run_sync(
             session, ctx=ctx, workspace_id=live.workspace_id, sync_id=sync.id
         )
-        error = ""
+        error = plan.get("error", "")  # a failed connection check, as the API reports it
     except NotFoundError as exc:
         return not_found(request, exc)
     except REFUSED as exc:

@@ -153,7 +153,7 @@ def dashboard(
     counts: dict[str, int] = dict.fromkeys(views.HEALTHS, 0)
     for sync in _all_syncs(session, live.workspace_id):
         last = _last_run(session, live.workspace_id, sync.id)
-        chip = views.health(sync, last)
+        chip = views.health(session, sync)
         counts[chip] += 1
         if q and q.lower() not in sync.name.lower():
             continue
@@ -194,7 +194,7 @@ def sync_page(
         sync=sync,
         model=model,
         dest=dest,
-        health=views.health(sync, runs.items[0] if runs.items else None),
+        health=views.health(session, sync),
         runs=runs.items,
         total_runs=runs.total,
         chart=views.chart(list(runs.items)),

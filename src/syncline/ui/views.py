@@ -11,24 +11,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cron_descriptor import Options, get_description
+from sqlalchemy.orm import Session
 
+from syncline.domain.health import Health
 from syncline.domain.schedule import WEEKDAYS, next_fire_time, parse_schedule
+from syncline.services.health import sync_healths
 from syncline.store.tables import Sync, SyncRun
 
-HEALTHS = ("ready", "up to date", "failing", "warning")
+HEALTHS = tuple(h.value for h in Health)
 _CRON_WORDS = Options()
 _CRON_WORDS.use_24hour_time_format = True
 
 
-def health(sync: Sync, last: SyncRun | None) -> str:
-    """The sync's health chip, derived from its last run (the failure helper's is not on main)."""
-    if sync.status == "error" or (last is not None and last.status == "failed"):
-        return "failing"
-    if last is None or last.status in ("pending", "running"):
-        return "ready"
-    if last.status == "cancelled" or last.result_class in ("partial", "failed"):
-        return "warning"
-    return "up to date"
+def health(session: Session, sync: Sync) -> str:
+    """The sync's health chip: ``domain.health.sync_health`` of its last outcome, the rule
+    the API and the compatibility API use too."""
+    return sync_healths(session, [sync])[sync.id].value
 
 
 def outcome(run: SyncRun | None) -> str:

@@ -89,7 +89,7 @@ def list_syncs(
     result = sync_service.list_syncs(
         session, workspace_id=token.workspace_id, page=_page(page, per_page, order)
     )
-    statuses = sync_statuses(session, [s.id for s in result.items])
+    statuses = sync_statuses(session, list(result.items))
     return _listed(result, [sync_view(session, s, statuses[s.id]) for s in result.items])
 
 
@@ -119,7 +119,7 @@ def get_sync(token: VendorToken, session: SessionDep, sync_id: IdPath) -> JSONRe
     sync = sync_service.get_sync(
         session, workspace_id=token.workspace_id, sync_id=_sync_uuid(session, sync_id)
     )
-    return envelope("success", sync_view(session, sync, sync_statuses(session, [sync.id])[sync.id]))
+    return envelope("success", sync_view(session, sync, sync_statuses(session, [sync])[sync.id]))
 
 
 @router.patch("/syncs/{sync_id}", summary="Update a sync")
@@ -143,7 +143,7 @@ def update_sync(
     sync = sync_service.update_sync(
         session, workspace_id=token.workspace_id, sync_id=uuid, patch=patch, secrets=ctx.secrets
     )
-    status = sync_statuses(session, [sync.id])[sync.id]
+    status = sync_statuses(session, [sync])[sync.id]
     return envelope("updated", sync_view(session, sync, status))
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from syncline.api.compat import ids
 from syncline.api.compat.convert import DEFAULT_THRESHOLD, FAILURE, INVALID, destination_object
 from syncline.api.compat.tables import table_of
 from syncline.connectors import registry
+from syncline.domain.health import Health
+from syncline.services.health import sync_healths
 from syncline.store.tables import Destination, Model, Source, Sync, SyncRun
 
 _RUN_STATUS = {
@@ -27,19 +28,14 @@ def _ts(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def sync_statuses(session: Session, sync_ids: list[str]) -> dict[str, str]:
-    """``ready`` (never finished a run), ``up to date`` (last outcome completed) or ``failing``."""
-    if not sync_ids:
-        return {}
-    rows = session.execute(
-        sa.select(SyncRun.sync_id, SyncRun.status)
-        .where(SyncRun.sync_id.in_(sync_ids), SyncRun.status.in_(("completed", "failed")))
-        .order_by(SyncRun.created_at, SyncRun.id)
-    ).all()
-    last = {sid: status for sid, status in rows}  # later rows win: the latest outcome
+def sync_statuses(session: Session, syncs: list[Sync]) -> dict[str, str]:
+    """Seed 002's ``status`` (``ready``, ``up to date``, ``failing``): the sync's health
+    (``domain.health.sync_health``, the one rule); a ``warning`` (the last run completed with
+    rejected records) shows as ``up to date``, since that vocabulary has no fourth word."""
+    healths = sync_healths(session, syncs)
     return {
-        sid: {"completed": "up to date", "failed": "failing"}.get(last.get(sid, ""), "ready")
-        for sid in sync_ids
+        sid: (Health.UP_TO_DATE if health is Health.WARNING else health).value
+        for sid, health in healths.items()
     }
 
 

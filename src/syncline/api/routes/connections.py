@@ -23,6 +23,13 @@ NameFilter = Annotated[
     str | None, Query(max_length=255, pattern=r"^[^\x00]*$", description="Name contains.")
 ]
 TypeFilter = Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]*$")]
+CheckQuery = Annotated[
+    bool,
+    Query(
+        description="Run the connection check after saving and answer it as ``check`` "
+        "(a failed check does not undo the save); false skips it."
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,12 @@ def connection_router(k: Kind) -> APIRouter:
 
     def fn(verb: str, noun: str) -> Any:
         return getattr(k.service, f"{verb}_{noun}")
+
+    def checked(session: Any, ctx: Any, workspace_id: str, row_id: str) -> Any:
+        """The saved connection's check (``check_source`` / ``check_destination``)."""
+        return fn("check", k.singular)(
+            session, secrets=ctx.secrets, workspace_id=workspace_id, **{key: row_id}
+        )
 
     @router.get(
         "",
@@ -92,6 +105,7 @@ def connection_router(k: Kind) -> APIRouter:
         session: SessionDep,
         ctx: CtxDep,
         body: Create,  # type: ignore[valid-type]
+        check: CheckQuery = True,
     ) -> ConnectionOut:
         row = fn("create", k.singular)(
             session,
@@ -101,7 +115,7 @@ def connection_router(k: Kind) -> APIRouter:
             type=body.type,  # type: ignore[attr-defined]
             config=body.config,  # type: ignore[attr-defined]
         )
-        return Out.of(row)
+        return Out.of(row, check=checked(session, ctx, workspace.id, row.id) if check else None)
 
     @router.get(
         item,
@@ -126,6 +140,7 @@ def connection_router(k: Kind) -> APIRouter:
         ctx: CtxDep,
         id_: IdPath,
         body: Update,  # type: ignore[valid-type]
+        check: CheckQuery = True,
     ) -> ConnectionOut:
         row = fn("update", k.singular)(
             session,
@@ -136,7 +151,7 @@ def connection_router(k: Kind) -> APIRouter:
             type=body.type,  # type: ignore[attr-defined]
             config=body.config,  # type: ignore[attr-defined]
         )
-        return Out.of(row)
+        return Out.of(row, check=checked(session, ctx, workspace.id, row.id) if check else None)
 
     @router.delete(
         item,

@@ -22,6 +22,7 @@ from syncline.api.schemas.syncs import (
 )
 from syncline.domain.enums import RunMode, SyncStatus
 from syncline.services import dryrun as dryrun_service
+from syncline.services import health as health_service
 from syncline.services import runs as run_service
 from syncline.services import syncs as service
 
@@ -58,7 +59,8 @@ def list_syncs(
         q=q,
     )
     set_page_headers(response, request, result)
-    return [SyncOut.of(s) for s in result.items]
+    healths = health_service.sync_healths(session, result.items)
+    return [SyncOut.of(s, health=healths[s.id]) for s in result.items]
 
 
 @router.post(
@@ -100,7 +102,8 @@ def create_sync(
 @router.get("/{syncId}", summary="Get a sync", response_model=SyncOut)
 def get_sync(workspace: WorkspaceDep, session: SessionDep, sync_id: SyncPath) -> SyncOut:
     """One sync by id."""
-    return SyncOut.of(service.get_sync(session, workspace_id=workspace.id, sync_id=str(sync_id)))
+    sync = service.get_sync(session, workspace_id=workspace.id, sync_id=str(sync_id))
+    return SyncOut.of(sync, health=health_service.sync_healths(session, [sync])[sync.id])
 
 
 @router.put("/{syncId}", summary="Update a sync", response_model=SyncOut)
@@ -122,7 +125,7 @@ def update_sync(
         patch=body,
         secrets=ctx.secrets,
     )
-    return SyncOut.of(sync)
+    return SyncOut.of(sync, health=health_service.sync_healths(session, [sync])[sync.id])
 
 
 @router.delete(

@@ -8,7 +8,9 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from syncline.api.schemas.catalog import CheckOut
 from syncline.security.secrets import mask_config
+from syncline.services.catalog import CheckOutcome
 from syncline.services.sync_spec import PatchModel, StorableModel
 from syncline.store.tables import Destination, Source
 
@@ -79,11 +81,17 @@ class ConnectionOut(BaseModel):
     config: dict[str, Any] = Field(description="The config with every secret shown as ********.")
     created_at: datetime
     updated_at: datetime
+    check: CheckOut | None = Field(
+        default=None,
+        description="On create and update: the connection check run after saving (a failed "
+        "check does not undo the save); null when skipped with ?check=false, and on reads.",
+    )
 
     @classmethod
-    def of(cls, row: Source | Destination) -> Self:
+    def of(cls, row: Source | Destination, *, check: CheckOutcome | None = None) -> Self:
         """The API view of a stored connection: secrets masked, never decrypted."""
         return cls(
+            check=None if check is None else CheckOut.of(check),
             id=uuid.UUID(row.id),
             workspace_id=uuid.UUID(row.workspace_id),
             name=row.name,

@@ -8,6 +8,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from syncline.api.schemas.catalog import CheckOut
 from syncline.domain.enums import RunMode
 from syncline.security.redact import redact
 from syncline.services.sync_spec import StorableModel
@@ -199,3 +200,13 @@ class DryRunOut(BaseModel):
     deletes: PlannedOut
     rejected: RejectedPlanOut
     delete_guard: DeleteGuardOut
+    ok: bool = Field(
+        default=True,
+        description="False when the source's or the destination's connection check failed: "
+        "a run now would fail. The plan is still shown.",
+    )
+    error: str = Field(default="", description="Why the dry run failed; empty when ok.")
+    checks: dict[str, CheckOut] = Field(
+        default_factory=dict,
+        description="The connection checks that ran first: source and destination.",
+    )

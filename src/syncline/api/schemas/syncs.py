@@ -9,6 +9,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncline.domain.freshness import Freshness, freshness_status
+from syncline.domain.health import Health
 from syncline.security.redact import redact
 from syncline.services.sync_spec import SyncPatch, SyncSpec
 from syncline.store.tables import Sync
@@ -66,6 +67,7 @@ SYNC_EXAMPLE: dict[str, Any] = {
     "next_run_at": "2024-01-15T18:00:00Z",
     "label": None,
     "mode": {"type": "triggered"},
+    "health": "up to date",
 }
 
 _PREVIEW_EXAMPLE: dict[str, Any] = {
@@ -141,11 +143,19 @@ class SyncOut(BaseModel):
         description="With freshness_sla_seconds: fresh, stale (last success older than the "
         "SLA) or never_synced; null without an SLA.",
     )
+    health: Health = Field(
+        default=Health.READY,
+        description="ready (no run has ended yet), up to date (the last run succeeded), "
+        "failing (the last run failed, or status is error) or warning (the last run completed "
+        "with rejected records); cancelled runs are passed over. Beside status, never instead.",
+    )
 
     @classmethod
-    def of(cls, row: Sync) -> Self:
-        """The API view of a sync row (``paused`` and ``freshness_status`` derived)."""
+    def of(cls, row: Sync, *, health: Health = Health.READY) -> Self:
+        """The API view of a sync row (``paused`` and ``freshness_status`` derived; ``health``
+        from ``services.health``: a sync that never ran is ``ready``)."""
         values = {name: getattr(row, name, None) for name in cls.model_fields}
+        values["health"] = health
         values["freshness_status"] = freshness_status(
             sla_seconds=row.freshness_sla_seconds,
             last_success_at=row.last_success_at,

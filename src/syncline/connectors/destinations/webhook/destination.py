@@ -6,7 +6,9 @@ A batch is split into requests that are sent concurrently (``concurrency``), spa
 from the response's per-item results when the receiver gives them (``results_path``), else
 from the request's status. The receiver decides what upsert/insert/update/delete mean: every
 request names its operation (body and ``X-Syncline-Operation``) and carries an
-``Idempotency-Key``; every record carries its key. See docs/destinations/webhook.md.
+``Idempotency-Key`` derived from its records; every record carries its key and its own
+idempotency key (the same whenever that record change is sent again, whatever run sends it).
+See docs/destinations/webhook.md.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from syncline.connectors.destinations.webhook.payload import (
     sample_variables,
     signature,
 )
+from syncline.domain.idempotency import request_idempotency_key
 from syncline.domain.secrets import OptionalSecret, SecretUrl, SecretValues, redact_url
 
 __all__ = ["WebhookAuth", "WebhookDestination", "WebhookDestinationConfig"]
@@ -315,12 +318,18 @@ class WebhookDestination:
             records = records.select([batch.key_field])
         rows: list[dict[str, Any]] = records_of(records, skip_nulls=batch.skip_nulls)
         base = self._headers(batch.operation)
+        # Derived from the records, not from the run: a resumed attempt or a retry run that
+        # sends the same record changes sends the same keys (docs: "De-duplicating deliveries").
+        record_keys = batch.idempotency_keys(self._run.sync_id)
+        op = batch.operation.value
         out = []
         for number, start in enumerate(range(0, len(rows), c.batch_size)):
             chunk = rows[start : start + c.batch_size]
+            chunk_keys = record_keys[start : start + len(chunk)]
             variables = {
                 "records": chunk,
-                "operation": batch.operation.value,
+                "idempotency_keys": chunk_keys,
+                "operation": op,
                 "sync_id": self._run.sync_id,
                 "run_id": self._run.run_id,
                 "batch_seq": batch.seq,
@@ -329,14 +338,7 @@ class WebhookDestination:
             }
             body = render_body(c.payload_template, variables)
             headers = dict(base)
-            # Stable across resends of this batch within the run; unique per request.
-            op = batch.operation.value
-            # Batch numbers restart when a handed-back run or a resumed shard executes again:
-            # the execution token keeps its keys apart from the earlier execution's.
-            run_key = self._run.writer_id
-            if self._run.execution:
-                run_key = f"{run_key}.{self._run.execution}"
-            headers["Idempotency-Key"] = f"{run_key}:{batch.seq}:{op}:{number}"
+            headers["Idempotency-Key"] = request_idempotency_key(op, chunk_keys)
             if c.hmac_secret:
                 headers[c.signature_header] = signature(c.hmac_secret, body)
             keys = batch.keys[start : start + len(chunk)]

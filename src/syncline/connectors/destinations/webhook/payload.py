@@ -27,6 +27,7 @@ from syncline.connectors.base import DestinationError
 #: The variables a ``payload_template`` can use (documented in docs/destinations/webhook.md).
 TEMPLATE_VARIABLES = (
     "records",
+    "idempotency_keys",
     "operation",
     "sync_id",
     "run_id",
@@ -106,6 +107,7 @@ def render_body(template: str | None, variables: dict[str, Any]) -> bytes:
             "run_id": variables["run_id"],
             "batch_seq": variables["batch_seq"],
             "records": variables["records"],
+            "idempotency_keys": variables["idempotency_keys"],
         }
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     try:
@@ -136,6 +138,7 @@ def sample_variables() -> dict[str, Any]:
     """Variables to try a template with when the config is validated."""
     return {
         "records": [{"id": 1, "email": "a@example.com"}],
+        "idempotency_keys": ["0" * 32],
         "operation": "upsert",
         "sync_id": "sync",
         "run_id": "run",

@@ -305,3 +305,39 @@ def test_pages_follow_the_role_table(
     for path, needs in paths.items():
         status = client.post(path, data={"csrf_token": csrf}, follow_redirects=False).status_code
         assert (status != 403) == (needs in allowed), (path, status)
+
+
+def test_config_form_inputs_become_the_config_the_api_takes() -> None:
+    from syncline.alerts.channels import CONFIGS
+    from syncline.ui import forms
+
+    fields = forms.fields_of(CONFIGS["email"].model_json_schema(by_alias=True))
+    kinds = {f.name: f.kind for f in fields}
+    assert kinds == {
+        "host": "text",
+        "from_address": "text",
+        "to": "lines",
+        "port": "integer",
+        "username": "text",
+        "password": "secret",
+        "starttls": "bool",
+    }
+    form = {
+        "config.host": " smtp ",
+        "config.to": "a@x.io\n\n b@x.io ",
+        "config.port": "2525",
+        "config.starttls.present": "1",
+        "config.password": "",
+    }
+    assert forms.config_from_form(fields, form) == {
+        "host": "smtp",
+        "to": ["a@x.io", "b@x.io"],
+        "port": 2525,
+        "starttls": False,
+    }
+    kept = forms.config_from_form(fields, form, stored={"password"})
+    assert kept["password"] == "********"
+    removed = forms.config_from_form(fields, {**form, "remove.password": "on"}, stored={"password"})
+    assert "password" not in removed
+    again = forms.redisplay(fields, {**form, "config.password": "typed"})
+    assert "password" not in again and again["starttls"] == ""

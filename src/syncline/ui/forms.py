@@ -48,8 +48,10 @@ class ConfigField:
 
     @property
     def advanced(self) -> bool:
-        """Optional settings with a default go under "More settings"."""
-        return not self.required and self.kind != "secret" and self.default is not None
+        """Optional settings with a default, and nested ones, go under "More settings"."""
+        if self.required or self.kind == "secret":
+            return False
+        return self.default is not None or self.kind == "json"
 
 
 def _plain(prop: dict[str, Any]) -> dict[str, Any]:
@@ -122,11 +124,15 @@ def stored_secrets(fields: list[ConfigField], masked: dict[str, Any]) -> set[str
 
 def redisplay(fields: list[ConfigField], form: dict[str, str]) -> dict[str, str]:
     """The submitted inputs to show again after an error, secrets left out."""
-    return {
-        f.name: form.get(f.input_name, "")
-        for f in fields
-        if f.kind != "secret" and f.input_name in form
-    }
+    out = {f.name: form.get(f.input_name, "") for f in fields if f.input_name in form}
+    for f in fields:  # an unchecked box sends nothing but its marker
+        if f.kind == "bool" and f"{f.input_name}.present" in form:
+            out[f.name] = "on" if f.input_name in form else ""
+    return {name: v for name, v in out.items() if name not in _secret_names(fields)}
+
+
+def _secret_names(fields: list[ConfigField]) -> set[str]:
+    return {f.name for f in fields if f.kind == "secret"}
 
 
 def _number(kind: str, raw: str) -> Any:

@@ -300,6 +300,8 @@ def test_pages_follow_the_role_table(
     for page in ("/ui/sources", "/ui/models", "/ui/destinations", "/ui/alerts"):
         assert client.get(page).status_code == 200, page
     assert client.get("/ui/audit-events").status_code == 403  # editor+, like the API
+    nav = client.get("/ui/sources").text.split("</nav>")[0]
+    assert 'href="/ui/audit-events"' not in nav and 'href="/ui/alerts"' in nav
     csrf = csrf_of(client.get("/ui/").text)
     allowed = {"viewer": set(), "operator": {"operator"}}[role]
     for path, needs in paths.items():

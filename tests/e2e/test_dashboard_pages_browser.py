@@ -79,7 +79,7 @@ def app(
 ) -> Iterator[tuple[Server, httpx.Client, dict[str, Any]]]:
     """One server for this file's tests (starting one is most of a test's time)."""
     tmp = tmp_path_factory.mktemp("pages")
-    with served_workspace(tmp, SYNCLINE_ALERT_INTERVAL="0.3") as served:
+    with served_workspace(tmp, SYNCLINE_ALERT_INTERVAL="1") as served:
         yield served
 
 

@@ -204,7 +204,11 @@ def test_planted_secrets_never_come_back(
         follow_redirects=False,
     )
     assert login.status_code in (302, 303), login.text
-    for page in ("/ui/", f"/ui/syncs/{ids['sync']}", f"/ui/syncs/{ids['sync']}/runs/{run_id}"):
+    pages = ["/ui/", f"/ui/syncs/{ids['sync']}", f"/ui/syncs/{ids['sync']}/runs/{run_id}"]
+    for kind, key in (("sources", "pg"), ("destinations", "dest")):  # secrets are write-only
+        pages += [f"/ui/{kind}", *(f"/ui/{kind}/{ids[key]}{end}" for end in ("", "/edit"))]
+    pages += ["/ui/models", "/ui/alerts", "/ui/audit-events"]
+    for page in pages:
         resp = server.client.get(page)
         assert resp.status_code == 200 and _leaks(resp.text) == [], page
 

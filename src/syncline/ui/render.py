@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
+from syncline.security.roles import allows, required_role
 from syncline.services.destinations import get_destination
 from syncline.services.errors import NotFoundError
 from syncline.services.models import get_model
@@ -30,10 +31,17 @@ templates.filters["duration"] = views.duration
 templates.filters["outcome"] = views.outcome
 templates.filters["alert"] = form_fields.alert_words
 templates.filters["num"] = lambda value: f"{int(value or 0):,}"
+# may(role, "GET", "/ui/audit-events"): whether to offer a link the role table would refuse
+templates.globals["may"] = lambda role, method, path: (
+    bool(role) and allows(role, required_role(method, path))
+)
 
 
 def render(request: Request, name: str, status_code: int = 200, **values: Any) -> HTMLResponse:
-    html = templates.get_template(name).render(csrf_token=csrf_token(request), **values)
+    live = getattr(request.state, "ui_session", None)
+    html = templates.get_template(name).render(
+        csrf_token=csrf_token(request), role=live.role if live else "", **values
+    )
     return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 

@@ -27,7 +27,15 @@ from syncline.services.syncs import get_sync, list_syncs
 from syncline.services.ui_sessions import close_session, find_session, open_session
 from syncline.services.workspaces import authenticate
 from syncline.store.tables import SyncRun, utcnow
-from syncline.ui import actions, run_pages, sync_form, views
+from syncline.ui import (
+    actions,
+    alert_pages,
+    connection_pages,
+    model_pages,
+    run_pages,
+    sync_form,
+    views,
+)
 from syncline.ui.render import names, not_found, render, workspace_name
 from syncline.ui.session import (
     COOKIE,
@@ -219,5 +227,7 @@ def install_ui(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(actions.router)
     app.include_router(run_pages.router)
+    for pages in (connection_pages, model_pages, alert_pages):
+        app.include_router(pages.router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.add_exception_handler(LoginRequired, _login_required)

@@ -10,6 +10,8 @@
   login form) it is a double submit: a random nonce in a ``syncline_login_csrf`` cookie and
   the same nonce signed with itsdangerous in the form. Posts whose ``Origin`` (or
   ``Sec-Fetch-Site``) says they come from another site are refused either way.
+* What a dashboard form changes lands in the audit trail under the session's token, with
+  channel ``ui`` (services/audit.py records nothing for a session without an actor).
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from syncline.api.deps import SessionDep, enforce_role
 from syncline.context import AppContext
+from syncline.security.roles import READ_METHODS
+from syncline.services.audit import set_session_actor
 from syncline.services.ui_sessions import LiveSession, find_session
+from syncline.store.tables import ApiToken
 
 COOKIE = "syncline_session"
 LOGIN_CSRF_COOKIE = "syncline_login_csrf"
@@ -51,6 +56,10 @@ def current_session(request: Request, session: SessionDep) -> LiveSession:
         raise LoginRequired()
     enforce_role(request, live.role)
     request.state.ui_session = live
+    if request.method not in READ_METHODS:  # what a form changes is audited as the token's
+        token = session.get(ApiToken, live.token_id)
+        if token is not None:
+            set_session_actor(session, token, channel="ui")
     return live
 
 

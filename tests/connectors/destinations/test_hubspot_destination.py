@@ -18,7 +18,6 @@ import pyarrow as pa
 import pytest
 from conformance_saas import HS_ID, HS_OBJECT, HS_PROPERTIES, hubspot_config
 
-from syncline.connectors import _ratelimit
 from syncline.connectors.base import (
     BatchResult,
     ChangeBatch,
@@ -38,12 +37,6 @@ BATCH = f"/crm/v3/objects/{HS_OBJECT}/batch/"
 def emulator(**options: Any) -> HubSpotEmulator:
     contacts = [*CONTACT_PROPERTIES, HsProperty(HS_ID, unique=True)]
     return HubSpotEmulator({HS_OBJECT: HS_PROPERTIES, "contacts": contacts}, **options)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_budgets() -> None:
-    """A reused port would otherwise meet the previous test's account budget."""
-    _ratelimit.configure(_ratelimit.LocalWindows())
 
 
 @pytest.fixture

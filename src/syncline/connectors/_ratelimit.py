@@ -57,6 +57,10 @@ class RateWindows(Protocol):
         """The vendor counted ``used`` requests in the window and enforces ``limit``."""
         ...
 
+    def answered(self, key: str, stamp: float, used: int | None, limit: Limit | None) -> None:
+        """``settle`` and ``observe`` at once (one round trip for a shared backend)."""
+        ...
+
     def block(self, key: str, seconds: float) -> None:
         """No request for ``seconds`` from now (``Retry-After``)."""
         ...
@@ -100,6 +104,10 @@ class LocalWindows:
                 window = (w.limit or limit or Limit(1, 0.0)).window
                 w.stamps = fill(prune(w.stamps, now, window), now, used)
 
+    def answered(self, key: str, stamp: float, used: int | None, limit: Limit | None) -> None:
+        self.settle(key, stamp)
+        self.observe(key, used, limit)
+
     def block(self, key: str, seconds: float) -> None:
         with self._lock:
             w = self._get(key)
@@ -111,9 +119,13 @@ _backend: list[RateWindows] = [LocalWindows()]
 
 
 def configure(backend: RateWindows) -> None:
-    """Install the process's backend (the composition root; PostgreSQL-backed for workers)."""
+    """Install the process's backend (the composition root; PostgreSQL-backed for workers);
+    the one it replaces gives back what it holds (a database connection)."""
     with _lock:
-        _backend[0] = backend
+        old, _backend[0] = _backend[0], backend
+    close = getattr(old, "close", None)
+    if old is not backend and callable(close):
+        close()
 
 
 def windows() -> RateWindows:
@@ -165,6 +177,9 @@ class AccountLimiter:
 
     def observe(self, used: int | None, limit: Limit | None) -> None:
         self.backend.observe(self.key, used, limit)
+
+    def answered(self, stamp: float, used: int | None, limit: Limit | None) -> None:
+        self.backend.answered(self.key, stamp, used, limit)
 
     def block(self, seconds: float) -> None:
         self.backend.block(self.key, seconds)

@@ -83,9 +83,10 @@ class HubSpotClient:
 
     def request(self, method: str, path: str, *, json: Any = None) -> tuple[int, Any]:
         """One call; returns ``(status, body)`` for answers the caller interprets."""
-        stamp = self.limiter.acquire()
+        stamp, answered = self.limiter.acquire(), False
         try:
             response = self._http.request(method, self.base_url + path, json=json)
+            answered = True
         except httpx.TimeoutException as exc:
             raise Transient(f"{method} {path} timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
@@ -93,8 +94,9 @@ class HubSpotClient:
         except httpx.InvalidURL as exc:
             raise DestinationError(f"HubSpot base_url is not a valid URL: {exc}") from exc
         finally:
-            self.limiter.settle(stamp)  # counted by the vendor by the time it answered
-        self._note_limits(response.headers)
+            if not answered:
+                self.limiter.settle(stamp)  # it may have been counted all the same
+        self._note_limits(response.headers, stamp)
         status = response.status_code
         try:
             body = response.json() if response.content else None
@@ -132,14 +134,14 @@ class HubSpotClient:
         # else: the headers synced the budget; the retry waits there for a free slot only.
         return Transient(f"HubSpot rate limit {policy or '(429)'}: {text}", 0.0)
 
-    def _note_limits(self, headers: httpx.Headers) -> None:
+    def _note_limits(self, headers: httpx.Headers, stamp: float) -> None:
+        """Age the request from its answer; sync the budget with what HubSpot counted."""
         remaining = _int(headers.get("X-HubSpot-RateLimit-Remaining"))
         most = _int(headers.get("X-HubSpot-RateLimit-Max"))
         interval = _interval(headers)
         limit = Limit(most, interval) if most and interval else None
         used = most - remaining if most is not None and remaining is not None else None
-        if limit is not None or used is not None:
-            self.limiter.observe(used, limit)
+        self.limiter.answered(stamp, used, limit)
         if _int(headers.get("X-HubSpot-RateLimit-Secondly-Remaining")) == 0:
             self.limiter.block(1.0)  # the per-second burst limit resets each second
 

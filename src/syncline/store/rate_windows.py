@@ -94,9 +94,12 @@ class PgRateWindows:
     def close(self) -> None:
         """Return the connection (a context being disposed)."""
         with self._mutex:
-            if self._conn is not None:
-                self._conn.close()
-            self._conn = None
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except sa.exc.SQLAlchemyError:  # the database went away first: nothing to give back
+                conn.invalidate()
 
     def _save(self, conn: sa.Connection, key: str, **values: Any) -> None:
         conn.execute(sa.update(RateWindow).where(_T.c.key == key).values(**values))

@@ -1,7 +1,8 @@
 """Timed work that runs in a child process of its own: ``python -m bench.child KIND ...``.
 
 * ``engine``: one Syncline run through the engine alone (no API, no queue) on an embedded
-  store in ``--data``; the first call creates the sync, later calls run it again.
+  store in ``--data`` (or the migrated ``--database-url``, which several children may share);
+  the first call creates the sync, later calls run it again.
 * ``copy``: the physical limit, the same rows read from DuckDB and COPYed into the table in
   50,000-row transactions, rendered by the PostgreSQL destination's own CSV code.
 
@@ -28,6 +29,7 @@ def engine(
     mode: str,
     sync_mode: str,
     table: str = "people",
+    database_url: str | None = None,
 ) -> dict[str, Any]:
     from syncline.bootstrap import build_context
     from syncline.execution.engine_env import run_engine
@@ -36,11 +38,12 @@ def engine(
     from syncline.store.db import upgrade
     from syncline.store.tables import Destination, Model, Source, Sync, SyncRun, Workspace
 
-    settings = Settings(data_dir=data, database_url=None)
+    settings = Settings(data_dir=data, database_url=database_url)
     marker = data / "sync_id"
     if not marker.exists():
         data.mkdir(parents=True, exist_ok=True)
-        upgrade(settings.resolved_database_url())
+        if database_url is None:  # a shared store is migrated once, by the parent
+            upgrade(settings.resolved_database_url())
     ctx = build_context(settings)
     try:
         with ctx.sessions.begin() as s:
@@ -146,6 +149,7 @@ def main() -> None:
     ap.add_argument("--model-table", default="people")
     ap.add_argument("--mode", default="incremental")
     ap.add_argument("--sync-mode", default="mirror")
+    ap.add_argument("--database-url", help="a shared metadata store (migrated) instead of SQLite")
     a = ap.parse_args()
     if a.kind == "engine":
         if a.dest:
@@ -165,6 +169,7 @@ def main() -> None:
             a.mode,
             a.sync_mode,
             a.model_table,
+            a.database_url,
         )
     else:
         out = copy(a.model, a.dsn, a.table)

@@ -44,6 +44,16 @@ def require_service(name: str, host: str, port: int) -> None:
     pytest.skip(msg)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_budgets() -> Iterator[None]:
+    """A test's context may install its store's shared rate budgets process-wide (see
+    ``connectors._ratelimit``); the next test starts from an empty in-process one."""
+    yield
+    from syncline.connectors import _ratelimit
+
+    _ratelimit.configure(_ratelimit.LocalWindows())
+
+
 def _pg_admin_dsn(dbname: str = "postgres") -> str:
     return f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={dbname}"
 

@@ -22,7 +22,7 @@ from syncline.security.redact import install_log_redaction
 from syncline.security.secrets import SecretBox
 from syncline.security.tokens import load_or_create_pepper
 from syncline.services.audit import install as install_audit
-from syncline.services.connector_policy import configure_connectors
+from syncline.services.connector_policy import configure_connectors, configure_rate_limits
 from syncline.settings import Settings
 from syncline.store.db import make_engine, make_sessionmaker
 
@@ -42,6 +42,7 @@ def build_context(settings: Settings) -> AppContext:
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
     )
+    configure_rate_limits(engine)
     ring = load_keys(settings.secret_key, settings.data_dir, settings.secret_key_file)
     ctx = AppContext(
         settings=settings,

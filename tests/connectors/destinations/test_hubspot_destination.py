@@ -112,14 +112,29 @@ def test_a_429_with_retry_after_mid_run_is_waited_out(hs: HubSpotEmulator) -> No
     assert len(hs.objects(HS_OBJECT)) == 250 and stored(hs) == sorted(str(i) for i in range(1, 251))
 
 
-def test_a_429_without_retry_after_waits_for_the_policy_window() -> None:
-    with emulator(rate_interval_ms=400) as hs:
+def test_a_429_without_retry_after_is_retried_without_a_whole_interval_wait() -> None:
+    # The headers still show quota: the old client slept the whole 2 s interval anyway.
+    with emulator(rate_interval_ms=2000) as hs:
         dest = begin(open_hs(hs))
         hs.inject("rate_limit", match=BATCH)
         started = time.monotonic()
         assert write(dest, Operation.UPSERT, people(range(1, 11))).errors == []
-        assert time.monotonic() - started >= 0.4  # X-HubSpot-RateLimit-Interval-Milliseconds
+        assert time.monotonic() - started < 1.5
+        assert [c.status for c in hs.calls if BATCH in c.path] == [429, 200]
         assert stored(hs) == sorted(str(i) for i in range(1, 11))
+
+
+def test_a_full_rolling_window_waits_only_for_its_oldest_request() -> None:
+    with emulator(rate_limit=3, rate_interval_ms=2000) as hs:
+        dest = begin(open_hs(hs))  # request 1 at t0
+        time.sleep(1.2)
+        started = time.monotonic()
+        # Requests 2 and 3 at t0 + 1.2 fill the window; request 4 goes when request 1 ages out
+        # (t0 + 2.0), not a whole interval after the window filled (t0 + 3.2).
+        assert write(dest, Operation.UPSERT, people(range(1, 301))).errors == []
+        elapsed = time.monotonic() - started
+        assert 0.6 < elapsed < 1.6, elapsed
+        assert hs.rate_limited == 0 and len(stored(hs)) == 300
 
 
 def test_the_rate_limit_headers_are_respected_before_a_429() -> None:

@@ -4,15 +4,19 @@
 on (2xx, 207 and the per-request 4xx of the batch endpoints) and turns the rest into:
 
 * ``Transient`` (retried by ``connectors._http.retrying``): timeouts, connection loss, 5xx, 477
-  (account migration, with ``Retry-After``) and 429 on the burst limits. The wait is the
-  ``Retry-After`` header if sent, else the policy's window (``X-HubSpot-RateLimit-Interval-
-  Milliseconds``; 10 s for TEN_SECONDLY_ROLLING, 1 s for SECONDLY).
+  (account migration, with ``Retry-After``) and 429 on the burst limits.
 * ``DestinationError`` (not retryable) for the DAILY limit: it resets at midnight in the
   account's time zone, so the run stops with a message that says so.
 * ``DestinationAuthError`` for 401 (bad or revoked token) and 403 (missing scopes).
 
-It also paces itself: when ``X-HubSpot-RateLimit-Remaining`` (or ``-Secondly-Remaining``)
-reaches 0, the next request waits for the interval instead of earning a 429.
+It paces itself through the account's shared rolling-window budget (``connectors._ratelimit``,
+keyed by base URL and token, so every sync on the account, in any worker, draws from one
+budget): a request waits only until the oldest request of the window ages out. The
+``X-HubSpot-RateLimit-Max`` / ``-Interval-Milliseconds`` headers set the budget's limit and
+``-Remaining`` adds the requests the account counted that the budget did not (other clients).
+A 429 with ``Retry-After`` blocks the budget for exactly that long; one without it is retried
+through the budget (which waits for a free slot when the headers show none left), not after a
+whole interval. The waits go through ``wait`` (``RunInfo.wait`` in a run: a stop interrupts).
 
 Docs:
 * Private app tokens: https://developers.hubspot.com/docs/api/private-apps
@@ -30,9 +34,12 @@ import httpx
 
 from syncline.connectors._http import Transient, quote_body, retry_after
 from syncline.connectors._netguard_http import guarded_client
+from syncline.connectors._ratelimit import AccountLimiter, Limit, account_key
 from syncline.connectors.base import DestinationAuthError, DestinationError
 
 WINDOWS = {"TEN_SECONDLY_ROLLING": 10.0, "SECONDLY": 1.0}
+#: Until the first answer's headers tell: private apps on the base tiers, 100 per 10 s.
+DEFAULT_LIMIT = Limit(100, 10.0)
 
 
 def message_of(body: Any, status: int) -> str:
@@ -62,30 +69,34 @@ class HubSpotClient:
             destination_type="hubspot",
             headers={"Authorization": f"Bearer {token}"},
         )
-        self._max_wait = max_wait
-        self._sleep = sleep
-        self._resume_at = 0.0
-        self.throttled_seconds = 0.0
+        self.limiter = AccountLimiter(
+            account_key("hubspot", base_url, token), DEFAULT_LIMIT, wait=sleep, max_wait=max_wait
+        )
 
-    def sleep_with(self, sleep: Callable[[float], None]) -> None:
-        """Pause the pacer with ``sleep`` (a run's interruptible wait)."""
-        self._sleep = sleep
+    @property
+    def throttled_seconds(self) -> float:
+        """Seconds spent waiting for the rate budget."""
+        return self.limiter.waited_seconds
 
     def close(self) -> None:
         self._http.close()
 
     def request(self, method: str, path: str, *, json: Any = None) -> tuple[int, Any]:
         """One call; returns ``(status, body)`` for answers the caller interprets."""
-        self._pace()
+        stamp, answered = self.limiter.acquire(), False
         try:
             response = self._http.request(method, self.base_url + path, json=json)
+            answered = True
         except httpx.TimeoutException as exc:
             raise Transient(f"{method} {path} timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise Transient(f"{method} {path} failed: {exc}") from exc
         except httpx.InvalidURL as exc:
             raise DestinationError(f"HubSpot base_url is not a valid URL: {exc}") from exc
-        self._note_limits(response.headers)
+        finally:
+            if not answered:
+                self.limiter.settle(stamp)  # it may have been counted all the same
+        self._note_limits(response.headers, stamp)
         status = response.status_code
         try:
             body = response.json() if response.content else None
@@ -116,25 +127,23 @@ class HubSpotClient:
                 "account's time zone"
             )
         wait = retry_after(response)
-        if wait is None:
-            wait = _interval(response.headers) or WINDOWS.get(policy, 10.0)
-        return Transient(f"HubSpot rate limit {policy or '(429)'}: {text}", wait)
+        if wait is not None:
+            self.limiter.block(wait)  # exactly as long as asked, for every sync on the account
+        elif _int(response.headers.get("X-HubSpot-RateLimit-Remaining")) is None:
+            self.limiter.block(_interval(response.headers) or WINDOWS.get(policy, 10.0))
+        # else: the headers synced the budget; the retry waits there for a free slot only.
+        return Transient(f"HubSpot rate limit {policy or '(429)'}: {text}", 0.0)
 
-    def _note_limits(self, headers: httpx.Headers) -> None:
-        now = time.monotonic()
+    def _note_limits(self, headers: httpx.Headers, stamp: float) -> None:
+        """Age the request from its answer; sync the budget with what HubSpot counted."""
         remaining = _int(headers.get("X-HubSpot-RateLimit-Remaining"))
+        most = _int(headers.get("X-HubSpot-RateLimit-Max"))
         interval = _interval(headers)
-        if remaining is not None and remaining <= 0 and interval:
-            self._resume_at = max(self._resume_at, now + interval)
+        limit = Limit(most, interval) if most and interval else None
+        used = most - remaining if most is not None and remaining is not None else None
+        self.limiter.answered(stamp, used, limit)
         if _int(headers.get("X-HubSpot-RateLimit-Secondly-Remaining")) == 0:
-            self._resume_at = max(self._resume_at, now + 1.0)
-
-    def _pace(self) -> None:
-        wait = self._resume_at - time.monotonic()
-        if wait > 0:
-            wait = min(wait, self._max_wait)
-            self.throttled_seconds += wait
-            self._sleep(wait)
+            self.limiter.block(1.0)  # the per-second burst limit resets each second
 
 
 def _int(value: str | None) -> int | None:

@@ -6,8 +6,9 @@ CRM v3 batch endpoints (see ``hubspot.batch`` for each mode), with the private a
 bearer token. Property values are strings: NULL clears a property (HubSpot clears with an
 empty string), unless ``skip_nulls``, when the property is left out.
 
-Rate limits are read from the ``X-HubSpot-RateLimit-*`` headers and honoured before a 429
-happens; a 429 waits per its policy and the chunk is resent (see ``hubspot.client``).
+Requests draw from the account's shared rolling-window rate budget, synced with the
+``X-HubSpot-RateLimit-*`` headers, so a 429 is not earned; a 429 waits its ``Retry-After``
+(or for a free slot) and the chunk is resent (see ``hubspot.client``).
 
 API reference: https://developers.hubspot.com/docs/api/crm/understanding-the-crm
 Properties API: https://developers.hubspot.com/docs/api/crm/properties
@@ -127,7 +128,7 @@ class HubSpotDestination(ApiDestination[HubSpotClient]):
         """
         self._policy = replace(self._policy, run=run)
         client = self._live()
-        client.sleep_with(run.wait)
+        client.limiter.wait = run.wait  # waiting for the rate budget ends at once on a stop
         properties = self._properties(client)
         problem = self._id_problem(properties)
         fields = [f for f in run.fields if f != run.key_field]

@@ -17,6 +17,7 @@ import schemathesis
 from api_helpers import Tenant, set_run
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
+from hypothesis.errors import FlakyStrategyDefinition
 from hypothesis.stateful import run_state_machine_as_test
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
@@ -108,18 +109,29 @@ def test_stateful_workflows(ctx: AppContext, tenant: Tenant, real_ids: dict[str,
             return {"headers": {"Authorization": f"Bearer {token}"}}
 
         def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
-            case.validate_response(response, checks=[not_a_server_error])
+            try:
+                case.validate_response(response, checks=[not_a_server_error])
+            except Exception as exc:
+                found.append(f"{case.method} {case.formatted_path}: {exc}")
+                raise
 
-    run_state_machine_as_test(
-        Workflow,
-        settings=settings(
-            max_examples=12,
-            stateful_step_count=6,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            database=None,
-        ),
-    )
+    # What failed first: replaying a stateful example against a store that kept the first
+    # attempt's objects can draw differently (FlakyStrategyDefinition) and hide the failure.
+    found: list[str] = []
+    try:
+        run_state_machine_as_test(
+            Workflow,
+            settings=settings(
+                max_examples=12,
+                stateful_step_count=6,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                database=None,
+            ),
+        )
+    except FlakyStrategyDefinition:
+        assert not found, found[0]
+        raise
 
 
 def _nested(depth: int) -> Any:

@@ -19,7 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_http_sync import SYNCLINE, Server, _free_port
+from tests.fixtures.servers import SYNCLINE
+from tests.fixtures.servers import ServeProcess as Server
+from tests.fixtures.servers import free_port as _free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -25,7 +25,10 @@ import httpx
 import pytest
 
 from syncline.emulators.receiver import WebhookReceiver
-from tests.e2e.test_http_sync import SYNCLINE, Api, Server, _free_port
+from tests.e2e.test_http_sync import Api
+from tests.fixtures.servers import SYNCLINE
+from tests.fixtures.servers import ServeProcess as Server
+from tests.fixtures.servers import free_port as _free_port
 
 pytestmark = pytest.mark.e2e
 ROWS = 600

@@ -12,12 +12,13 @@ from syncline.runs.queue import NullQueue
 from syncline.services.runs import cancel_run, trigger_run
 from syncline.store.tables import SyncRun
 from tests.execution.test_lifecycle import MAPPING
-from tests.fixtures.harness import Harness
+from tests.fixtures.harness import Harness, slow_pg_table, wait_for_rows
 
 
 def test_cancel_running_run_at_batch_boundary(harness: Harness, pg_database: str) -> None:
     h = harness
     h.sql("CREATE TABLE big AS SELECT i AS id, 'v' || i AS v FROM range(200000) t(i)")
+    slow_pg_table(pg_database, "big")
     sync_id = h.make_sync(
         model_sql="SELECT * FROM big",
         primary_key="id",
@@ -34,13 +35,7 @@ def test_cancel_running_run_at_batch_boundary(harness: Harness, pg_database: str
     ex = EmbeddedExecutor(h.ctx, workers=1, poll_interval=0.05)
     ex.start()
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with h.ctx.sessions() as s:
-                r = s.get(SyncRun, run_id)
-                if r is not None and r.rows_synced >= 4000:
-                    break
-            time.sleep(0.02)
+        wait_for_rows(pg_database, "big", 4000)
         with h.ctx.sessions() as s:
             cancelled, immediate = cancel_run(
                 s,
@@ -81,6 +76,7 @@ def test_stopping_worker_hands_run_back_and_next_worker_finishes(
     h = harness
     rows = 50_000
     h.sql(f"CREATE TABLE big AS SELECT i AS id, 'v' || i AS v FROM range({rows}) t(i)")
+    slow_pg_table(pg_database, "big")
     sync_id = h.make_sync(
         model_sql="SELECT * FROM big",
         primary_key="id",
@@ -96,13 +92,7 @@ def test_stopping_worker_hands_run_back_and_next_worker_finishes(
         run_id = run.id
     first = EmbeddedExecutor(h.ctx, workers=1, poll_interval=0.05)
     first.start()
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        with h.ctx.sessions() as s:
-            r = s.get(SyncRun, run_id)
-            if r is not None and r.rows_synced >= 4000:
-                break
-        time.sleep(0.1)
+    wait_for_rows(pg_database, "big", 4000, timeout=180)
     first.stop()  # SIGTERM path: stop at the batch boundary
     with h.ctx.sessions() as s:
         r = s.get(SyncRun, run_id)

@@ -3,8 +3,6 @@ and a dead worker's job stops holding its sync's lock."""
 
 from __future__ import annotations
 
-import time
-
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -19,7 +17,7 @@ from syncline.execution.procrastinate import (
 from syncline.runs.start import start_run
 from syncline.services.runs import trigger_run
 from syncline.store.tables import RunShard, Sync, SyncRun
-from tests.fixtures.harness import Harness
+from tests.fixtures.harness import Harness, pg_rows, slow_pg_table, wait_for_rows
 
 
 def _sync(h: Harness, dsn: str, table: str, rows: int, **fields: object) -> str:
@@ -138,6 +136,7 @@ def test_stopping_worker_hands_its_run_back_with_a_new_job(
 ) -> None:
     h = pg_harness
     rows = 200_000
+    slow_pg_table(pg_database, "handback")
     sync_id = _sync(h, pg_database, "handback", rows, config={"batch_size": 2000})
     with h.ctx.sessions() as s:
         run, _ = trigger_run(
@@ -146,20 +145,13 @@ def test_stopping_worker_hands_its_run_back_with_a_new_job(
     first = ProcrastinateWorker(h.ctx, concurrency=1)
     first.start()
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with h.ctx.sessions() as s:
-                current = s.get(SyncRun, run.id)
-                assert current is not None
-            if current.rows_synced >= 10_000:
-                break
-            time.sleep(0.05)
+        wait_for_rows(pg_database, "handback", 10_000)
     finally:
         first.stop()
     with h.ctx.sessions() as s:
         handed = s.get(SyncRun, run.id)
         assert handed is not None
-    assert handed.status == "pending" and 0 < handed.rows_synced < rows
+    assert handed.status == "pending" and 0 < pg_rows(pg_database, "handback") < rows
     assert [(t, st) for t, _, st, _ in _jobs(pg_database)] == [("syncline.run", "todo")]
     second = ProcrastinateWorker(h.ctx, concurrency=1)
     second.start()

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -23,7 +23,7 @@ from syncline.context import AppContext
 from syncline.domain.enums import SyncStatus, TriggerMode
 from syncline.domain.schedule import Schedule, next_fire_time, parse_schedule
 from syncline.observability.metrics import scheduler_lag
-from syncline.runs.start import DueStart, start_many
+from syncline.runs.batch import DueStart, start_many
 from syncline.store.tables import Sync, utcnow
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def tick(ctx: AppContext, *, now: datetime | None = None, chunk_size: int = CHUN
     """Create runs for every sync whose schedule is due; returns the new run ids.
 
     Walks the due syncs in id order, ``chunk_size`` per committed transaction, set-based
-    (``runs.start.start_many``): a tick costs a few statements per chunk, not per sync.
+    (``runs.batch.start_many``): a tick costs a few statements per chunk, not per sync.
     """
     now = now or utcnow()
     created: list[str] = []
@@ -72,14 +72,14 @@ def tick(ctx: AppContext, *, now: datetime | None = None, chunk_size: int = CHUN
             if not rows:
                 return created
             after = rows[-1].id
-            moves: list[dict[str, Any]] = []
+            moves: dict[str, datetime | None] = {}
             due: list[DueStart] = []
             for row in rows:
                 parsed = _schedule(schedules, row.id, row.schedule, now)
                 if parsed is None:
                     continue
                 schedule, following = parsed
-                moves.append({"b_id": row.id, "b_next": following})
+                moves[row.id] = following
                 slot = row.next_run_at
                 if slot is None or not schedule.fires:
                     continue  # newly scheduled: its first slot is the next one
@@ -87,15 +87,10 @@ def tick(ctx: AppContext, *, now: datetime | None = None, chunk_size: int = CHUN
                     DueStart(row.id, row.workspace_id, row.execution_mode, f"schedule:{_iso(slot)}")
                 )
                 scheduler_lag(slot if slot.tzinfo else slot.replace(tzinfo=UTC), now)
-            if moves:  # consume the slots in the transaction that creates their runs
-                syncs = cast(sa.Table, Sync.__table__)
-                s.connection().execute(
-                    sa.update(syncs)
-                    .where(syncs.c.id == sa.bindparam("b_id"))
-                    .values(next_run_at=sa.bindparam("b_next")),
-                    moves,
-                )
-            created += start_many(s, queue=ctx.queue, due=due, triggered_by="schedule")
+            # The slots are consumed in the statement (and transaction) that creates their runs.
+            created += start_many(
+                s, queue=ctx.queue, due=due, triggered_by="schedule", advance=moves
+            )
         if len(rows) < chunk_size:
             return created
 

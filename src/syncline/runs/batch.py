@@ -147,7 +147,7 @@ def _start_pg(
             "move_next": list(advance.values()),
         },
     )
-    return [StartedRun(*row) for row in result.tuples()]
+    return [StartedRun(str(i), str(s), str(w)) for i, s, w in result]
 
 
 def _start_generic(

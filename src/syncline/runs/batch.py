@@ -104,6 +104,9 @@ WITH due AS (
     WHERE NOT EXISTS (
         SELECT 1 FROM sync_runs r
         WHERE r.sync_id = d.sync_id AND r.status IN (ACTIVE)
+          -- probe the batch's syncs only: as a hash anti join over every active run this
+          -- grew with the runs the tick had already created (quadratic at 100,000 syncs)
+          AND r.sync_id = ANY(CAST(:sync_ids AS varchar[]))
     )
     ON CONFLICT DO NOTHING
     RETURNING id, sync_id, workspace_id

@@ -19,7 +19,7 @@ from syncline.runs.batch import DueStart, start_many
 from syncline.runs.start import start_unless_active
 from syncline.scheduler.tick import tick
 from syncline.store.tables import Sync, SyncRun
-from tests.engine.conftest import Harness
+from tests.fixtures.harness import Harness
 from tests.scheduler.test_tick import T0, _finish_all, _runs, _sync
 
 JOB_COLUMNS = "queue_name, task_name, priority, lock, queueing_lock, args, scheduled_at, status"

@@ -15,6 +15,7 @@ from datetime import timedelta
 import psycopg
 import sqlalchemy as sa
 
+from syncline.domain.phases import queued_summary
 from syncline.runs.batch import DueStart, start_many
 from syncline.runs.start import start_unless_active
 from syncline.scheduler.tick import tick
@@ -53,6 +54,7 @@ def test_batch_keeps_the_per_run_guarantees(
     (run,) = [r for r in _runs(h, idle) if r.triggered_by == "schedule"]
     assert run.id == created[0] and run.attempt_root_run_id == run.id
     assert run.status == "pending" and run.attempt_number == 1 and run.run_mode == "incremental"
+    assert run.summary == queued_summary()
     assert run.trigger_ref == f"schedule:{(T0 + timedelta(minutes=1)).isoformat()}"
     assert [r.id for r in _runs(h, busy)] == [manual.id]  # busy: no second run
     assert _runs(h, fresh) == []  # newly scheduled: its first slot is the next one

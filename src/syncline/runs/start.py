@@ -1,4 +1,5 @@
-"""Every way a run comes to exist: triggered, scheduled, chained, retried or resumed.
+"""Every way a run comes to exist: triggered, scheduled, chained, retried or resumed (many
+scheduled runs at once: ``runs.batch``).
 
 At most one pending-or-running run exists per sync; the store enforces it with the partial
 unique index ``uq_sync_runs_one_active``. Each function here works in the caller's
@@ -8,13 +9,7 @@ won" or "nothing to do" instead of an error, unless it says otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, cast
-
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -112,91 +107,6 @@ def start_unless_active(
     except IntegrityError:
         return active_run(session, sync_id=sync.id), False
     return run, True
-
-
-@dataclass(frozen=True)
-class DueStart:
-    """One sync to start in a set-based batch (the scheduler's due syncs)."""
-
-    sync_id: str
-    workspace_id: str
-    execution_mode: str
-    trigger_ref: str
-
-
-def start_many(
-    session: Session, *, queue: JobQueue, due: Sequence[DueStart], triggered_by: str
-) -> list[str]:
-    """``start_unless_active`` for many syncs in a few statements; the new run ids.
-
-    Set-based so a tick over thousands of due syncs does not load or synchronise an ORM
-    object per sync (that was quadratic). Syncs with an active run are skipped; a run that
-    loses a race to a concurrent starter is dropped by ``ON CONFLICT DO NOTHING`` on the
-    one-active-run index, so the batch never fails on it. Works in the caller's transaction.
-    """
-    if not due:
-        return []
-    busy = set(
-        session.scalars(
-            sa.select(SyncRun.sync_id).where(
-                SyncRun.sync_id.in_([d.sync_id for d in due]),
-                SyncRun.status.in_(ACTIVE_RUN_STATUSES),
-            )
-        )
-    )
-    rows: list[dict[str, Any]] = []
-    for d in due:
-        if d.sync_id in busy:
-            continue
-        busy.add(d.sync_id)  # the same sync twice in one batch starts once
-        run_id = new_id()
-        rows.append(
-            {
-                "id": run_id,
-                "sync_id": d.sync_id,
-                "workspace_id": d.workspace_id,
-                "status": RunStatus.PENDING.value,
-                "triggered_by": triggered_by,
-                "trigger_ref": d.trigger_ref,
-                "run_mode": RunMode.INCREMENTAL.value,
-                "execution_mode": d.execution_mode,
-                "attempt_number": 1,
-                "attempt_root_run_id": run_id,
-                "rows_synced": 0,
-                "rows_failed": 0,
-                "error_message": "",
-                "summary": queued_summary(),
-            }
-        )
-    if not rows:
-        return []
-    conn = session.connection()
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(insert(cast(sa.Table, SyncRun.__table__)).on_conflict_do_nothing(), rows)
-    created = set(
-        conn.scalars(sa.select(SyncRun.id).where(SyncRun.id.in_([r["id"] for r in rows])))
-    )
-    started = [r for r in rows if r["id"] in created]
-    if not started:
-        return []
-    syncs = cast(sa.Table, Sync.__table__)
-    conn.execute(
-        sa.update(syncs)
-        .where(syncs.c.id == sa.bindparam("b_sync"))
-        .values(last_run_id=sa.bindparam("b_run"), updated_at=syncs.c.updated_at),
-        [{"b_sync": r["sync_id"], "b_run": r["id"]} for r in started],
-    )
-    # Transient objects: a queue reads their ids only, the session never sees them.
-    runs = [
-        SyncRun(id=r["id"], sync_id=r["sync_id"], workspace_id=r["workspace_id"]) for r in started
-    ]
-    many = getattr(queue, "enqueue_many", None)  # optional: one statement for the batch
-    if many is not None:
-        many(session, runs)
-    else:
-        for run in runs:
-            queue.enqueue(session, run)
-    return [str(r["id"]) for r in started]
 
 
 def start_retry(

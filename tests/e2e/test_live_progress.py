@@ -146,12 +146,15 @@ def test_a_slow_webhook_run_shows_phase_planned_and_growing_sent_from_the_start(
     # The one engine batch is still in flight (nothing acknowledged), yet sent grows.
     inside = [s["sent"] for s in loading if s["rows_synced"] == 0 and 0 < s["sent"] < ROWS]
     assert len(set(inside)) >= 2 and inside == sorted(inside), loading
-    # The first answered request shows within 2 s, and each later change within 2 s more
-    # (saves are due every second; the rest is this test's polling).
+    # The first answered request shows soon, and each later change within a few seconds more.
+    # Saves are due every second; what this test sees adds its own polling and the GET, on a
+    # CI machine whose other test worker keeps both cores busy (3.2 s was seen there), so the
+    # bounds leave room. A run that saved only per batch would show nothing until its end
+    # (60 requests of 0.1 s: 6 s and more), which still fails them.
     first_sent = next(s["mono"] for s in loading if s["sent"] > 0)
-    assert first_sent - rx_first <= 2.0, (first_sent, rx_first)
+    assert first_sent - rx_first <= 4.0, (first_sent, rx_first)
     changes = [s["mono"] for a, s in itertools.pairwise(loading) if s["sent"] != a["sent"]]
-    assert max(b - a for a, b in itertools.pairwise(changes)) <= 2.5, loading
+    assert max(b - a for a, b in itertools.pairwise(changes)) <= 4.0, loading
     final = seen[-1]
     assert final["status"] == "completed" and final["phase"] == "done"
     assert final["sent"] == final["planned"] == ROWS and final["rows_synced"] == ROWS

@@ -9,7 +9,6 @@ here touches a run.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -21,6 +20,7 @@ from tenacity import Retrying, stop_after_attempt, wait_exponential
 from syncline.alerts.channels import Alert, send
 from syncline.alerts.watch import check_freshness, check_running
 from syncline.context import AppContext
+from syncline.observability.loop import periodic
 from syncline.observability.metrics import alert_delivered
 from syncline.store.alert_tables import AlertChannel, AlertEvent
 from syncline.store.tables import utcnow
@@ -149,23 +149,11 @@ def run_checks(ctx: AppContext) -> int:
 @contextmanager
 def alert_loop(ctx: AppContext, *, interval: float | None = None) -> Iterator[None]:
     """The process hook: every ``interval`` seconds, check and deliver, until shutdown."""
-    stop = threading.Event()
     every = interval if interval is not None else ctx.settings.alert_interval
 
-    def loop() -> None:
-        while True:
-            try:
-                run_checks(ctx)
-                deliver_pending(ctx)
-            except Exception:
-                log.exception("alert delivery pass failed")
-            if stop.wait(every):
-                return
+    def one_pass() -> None:
+        run_checks(ctx)
+        deliver_pending(ctx)
 
-    thread = threading.Thread(target=loop, name="syncline-alerts", daemon=True)
-    thread.start()
-    try:
+    with periodic("syncline-alerts", every, one_pass, log):
         yield
-    finally:
-        stop.set()
-        thread.join(timeout=30)

@@ -11,7 +11,6 @@ and counted (``syncline_warehouse_run_logs_total``); it is retried with backoff,
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -30,6 +29,7 @@ from syncline.connectors.sources.runlog import (
 from syncline.context import AppContext
 from syncline.domain.enums import RunStatus
 from syncline.observability.logs import bind_run
+from syncline.observability.loop import periodic
 from syncline.observability.metrics import run_log_written
 from syncline.runlog.hook import schema_of
 from syncline.security.redact import redact
@@ -251,22 +251,6 @@ def write_pending(ctx: AppContext) -> int:
 def run_log_loop(ctx: AppContext, *, interval: float | None = None) -> Iterator[None]:
     """The process hook: every ``interval`` seconds (``SYNCLINE_ALERT_INTERVAL``), write the
     queued run logs, until shutdown."""
-    stop = threading.Event()
     every = interval if interval is not None else ctx.settings.alert_interval
-
-    def loop() -> None:
-        while True:
-            try:
-                write_pending(ctx)
-            except Exception:
-                log.exception("run log pass failed")
-            if stop.wait(every):
-                return
-
-    thread = threading.Thread(target=loop, name="syncline-run-logs", daemon=True)
-    thread.start()
-    try:
+    with periodic("syncline-run-logs", every, lambda: write_pending(ctx), log):
         yield
-    finally:
-        stop.set()
-        thread.join(timeout=30)

@@ -8,9 +8,6 @@ every page at 1280 px and 390 px go to ``test-output/screenshots/``.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,59 +17,17 @@ import httpx
 import pytest
 
 from syncline.emulators.receiver import WebhookReceiver
+from tests.e2e.browser import ARGS, CHROMIUM, SHOTS, WIDTHS, served_workspace
+from tests.e2e.browser import ensure_chromium as _ensure_chromium
 from tests.fixtures.servers import ServeProcess as Server
-from tests.fixtures.servers import cli_workspace, free_port
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
-WIDTHS = {"wide": 1280, "phone": 390}
-
-
-def _ensure_chromium() -> None:
-    if Path(CHROMIUM).exists():
-        return
-    if shutil.which("apt-get"):
-        subprocess.run(["apt-get", "update"], check=False, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "chromium"], check=False, capture_output=True)
-    if not Path(CHROMIUM).exists():
-        msg = "Debian's chromium is not installed and apt-get could not install it"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(msg)
-        pytest.skip(msg)
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[tuple[Server, httpx.Client, dict[str, Any]]]:
-    env = {
-        **os.environ,
-        "SYNCLINE_DATA_DIR": str(tmp_path / "data"),
-        "SYNCLINE_HEARTBEAT_INTERVAL": "0.5",
-        "SYNCLINE_SCHEDULER_INTERVAL": "1",
-    }
-    env.pop("SYNCLINE_DATABASE_URL", None)
-    ws = cli_workspace(env, "Acme")
-    srv = Server(env, free_port(), tmp_path / "server.log")
-    srv.start()
-    http = httpx.Client(
-        base_url=f"{srv.base}/api/v1/workspaces/{ws['id']}",
-        timeout=30,
-        headers={"Authorization": f"Bearer {ws['token']}"},
-    )
-    try:
-        yield srv, http, ws
-    finally:
-        http.close()
-        srv.stop()
+    with served_workspace(tmp_path) as served:
+        yield served
 
 
 def _made(http: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:

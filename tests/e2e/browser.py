@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,28 +50,6 @@ def ensure_chromium() -> None:
         pytest.skip(msg)
 
 
-class PatientServer(Server):
-    """A ``Server`` that waits longer for ``/healthz`` (the test machine is often loaded)."""
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [SYNCLINE, "serve", "--port", str(self.port), "--log-level", "warning"],
-            env=self.env,
-            stdout=open(self.log, "ab"),  # noqa: SIM115 - lives as long as the process
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=10).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.proc.poll() is None, self.log.read_text()
-            time.sleep(0.2)
-        raise AssertionError(f"server did not start: {self.log.read_text()}")
-
-
 @contextmanager
 def served_workspace(
     tmp_path: Path, **settings: str
@@ -94,7 +71,7 @@ def served_workspace(
         check=True,
     )
     ws = json.loads(out.stdout)
-    srv = PatientServer(env, _free_port(), tmp_path / "server.log")
+    srv = Server(env, _free_port(), tmp_path / "server.log")
     srv.start()
     http = httpx.Client(
         base_url=f"{srv.base}/api/v1/workspaces/{ws['id']}",

@@ -6,7 +6,9 @@ from __future__ import annotations
 import threading
 import time
 
-from syncline.domain.rate_windows import Limit
+import sqlalchemy as sa
+
+from syncline.domain.rate_windows import Answer, Limit
 from syncline.store.db import make_engine, upgrade
 from syncline.store.rate_windows import PgRateWindows
 
@@ -57,3 +59,31 @@ def test_the_learned_limit_and_retry_after_are_shared(pg_database: str) -> None:
     finally:
         a_engine.dispose()
         b_engine.dispose()
+
+
+def test_a_request_costs_one_transaction_its_answer_rides_on_the_next(pg_database: str) -> None:
+    url = pg_database.replace("postgresql://", "postgresql+psycopg://")
+    upgrade(url)
+    engine = make_engine(url)
+    commits: list[int] = []
+    sa.event.listen(engine, "commit", lambda conn: commits.append(1))
+    try:
+        windows = PgRateWindows(engine)
+        first = windows.take("k", Limit(5, 10.0), hold=30.0)
+        assert first.stamp is not None
+        (held,) = _stamps(engine)
+        assert held == first.stamp  # taken while in flight, for every worker
+        commits.clear()
+        second = windows.take("k", Limit(5, 10.0), Answer(first.stamp, age=0.0), hold=30.0)
+        assert len(commits) == 1  # the answer and the next decision: one transaction
+        assert second.stamp is not None
+        answered, still_held = _stamps(engine)
+        assert still_held == second.stamp and answered < first.stamp - 29.0  # moved to now
+    finally:
+        engine.dispose()
+
+
+def _stamps(engine: sa.Engine) -> list[float]:
+    with engine.connect() as conn:
+        stamps = conn.execute(sa.text("SELECT stamps FROM rate_windows WHERE key = 'k'")).scalar()
+    return sorted(float(s) for s in stamps)

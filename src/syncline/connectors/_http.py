@@ -101,11 +101,16 @@ def transport_detail(exc: BaseException) -> str:
 
 
 class Transient(Exception):
-    """A failure that waiting may cure; ``wait`` is the server's hint in seconds, if any."""
+    """A failure that waiting may cure; ``wait`` is the server's hint in seconds, if any.
 
-    def __init__(self, message: str, wait: float | None = None) -> None:
+    ``quick``: the server answered (a 5xx without a hint), so a passing fault is likely; the
+    first retry comes after ``RetryPolicy.quick_retry_seconds`` instead of the backoff.
+    """
+
+    def __init__(self, message: str, wait: float | None = None, *, quick: bool = False) -> None:
         super().__init__(message)
         self.wait = wait
+        self.quick = quick
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,8 @@ class RetryPolicy:
     attempts: int = 5
     backoff_seconds: float = 1.0
     max_wait_seconds: float = 60.0
+    #: The first wait after a ``quick`` failure (later ones: the backoff schedule as usual).
+    quick_retry_seconds: float = 0.1
     run: RunInfo | None = field(default=None, compare=False, repr=False)
 
 
@@ -159,6 +166,8 @@ def retrying(
     def wait_of(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         hint = exc.wait if isinstance(exc, Transient) else None
+        if hint is None and isinstance(exc, Transient) and exc.quick and state.attempt_number == 1:
+            hint = min(policy.quick_retry_seconds, policy.backoff_seconds)
         delay = (
             hint if hint is not None else policy.backoff_seconds * 2 ** (state.attempt_number - 1)
         )

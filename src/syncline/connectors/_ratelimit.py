@@ -8,10 +8,13 @@ full window frees a slot as soon as its oldest request ages out, not a whole int
 The budget is a sliding-window log: the times of the requests of the last window, per key.
 ``take`` grants a slot when fewer than ``limit`` requests are in the window (and no
 ``Retry-After`` block is in force), else says how long until the oldest one ages out. A
-granted stamp is moved to the moment the answer arrived (``settle``): the vendor counted the
-request somewhere between sending and answering, so ageing it out from the answer is never
-early. ``observe`` syncs the log with what the vendor reports it counted (requests made by
-clients that do not share this budget) and learns the limit; ``block`` honours Retry-After.
+granted stamp is *held* (``hold`` seconds ahead, the request's timeout) so no one can reuse
+the slot while the request is in flight; the client's next ``take`` carries the request's
+:class:`Answer`, which moves the stamp to the moment the answer arrived (the vendor counted
+the request somewhere between sending and answering, so ageing it out from the answer is
+never early) and syncs the log with what the vendor reports it counted (requests made by
+clients that do not share this budget): one backend transaction per request. ``block``
+honours Retry-After; ``answered`` reports a last answer when no request follows (``close``).
 
 Backends: :class:`LocalWindows` (in-process, threads) is the default; the composition root
 installs the metadata store's (a row per key locked with ``SELECT ... FOR UPDATE`` on
@@ -28,10 +31,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from syncline.domain.rate_windows import Grant, Limit, decide, fill, prune, resettle
+from syncline.domain.rate_windows import (
+    Answer,
+    Grant,
+    Limit,
+    answer,
+    decide,
+    fill,
+    prune,
+    resettle,
+)
 
 __all__ = [
     "AccountLimiter",
+    "Answer",
     "Grant",
     "Limit",
     "LocalWindows",
@@ -45,8 +58,11 @@ __all__ = [
 class RateWindows(Protocol):
     """Per-key sliding-window logs; every method is atomic per key across its users."""
 
-    def take(self, key: str, default: Limit) -> Grant:
-        """A slot now, or how long until one frees (the learned limit wins over ``default``)."""
+    def take(
+        self, key: str, default: Limit, report: Answer | None = None, hold: float = 0.0
+    ) -> Grant:
+        """Apply ``report`` (the client's previous answer), then a slot held ``hold`` s, or
+        how long until one frees (the learned limit wins over ``default``); one transaction."""
         ...
 
     def settle(self, key: str, stamp: float) -> None:
@@ -57,8 +73,10 @@ class RateWindows(Protocol):
         """The vendor counted ``used`` requests in the window and enforces ``limit``."""
         ...
 
-    def answered(self, key: str, stamp: float, used: int | None, limit: Limit | None) -> None:
-        """``settle`` and ``observe`` at once (one round trip for a shared backend)."""
+    def answered(
+        self, key: str, stamp: float, used: int | None, limit: Limit | None, age: float = 0.0
+    ) -> None:
+        """``settle`` (to ``age`` s ago) and ``observe`` at once (one round trip)."""
         ...
 
     def block(self, key: str, seconds: float) -> None:
@@ -84,10 +102,14 @@ class LocalWindows:
     def _get(self, key: str) -> _Window:
         return self._windows.setdefault(key, _Window())
 
-    def take(self, key: str, default: Limit) -> Grant:
+    def take(
+        self, key: str, default: Limit, report: Answer | None = None, hold: float = 0.0
+    ) -> Grant:
         with self._lock:
             w, now = self._get(key), self._clock()
-            w.stamps, grant = decide(w.stamps, now, w.limit or default, w.blocked_until)
+            if report is not None:
+                w.stamps, w.limit = answer(w.stamps, w.limit, report, now)
+            w.stamps, grant = decide(w.stamps, now, w.limit or default, w.blocked_until, hold)
             return grant
 
     def settle(self, key: str, stamp: float) -> None:
@@ -104,9 +126,12 @@ class LocalWindows:
                 window = (w.limit or limit or Limit(1, 0.0)).window
                 w.stamps = fill(prune(w.stamps, now, window), now, used)
 
-    def answered(self, key: str, stamp: float, used: int | None, limit: Limit | None) -> None:
-        self.settle(key, stamp)
-        self.observe(key, used, limit)
+    def answered(
+        self, key: str, stamp: float, used: int | None, limit: Limit | None, age: float = 0.0
+    ) -> None:
+        with self._lock:
+            w, now = self._get(key), self._clock()
+            w.stamps, w.limit = answer(w.stamps, w.limit, Answer(stamp, age, used, limit), now)
 
     def block(self, key: str, seconds: float) -> None:
         with self._lock:
@@ -143,7 +168,11 @@ def account_key(vendor: str, base_url: str, credential: str) -> str:
 class AccountLimiter:
     """One client's view of its account's budget: waits for a slot, reports what it learns.
 
+    One request at a time: ``acquire`` hands the backend the previous request's answer with
+    the next decision (one transaction per request); ``flush`` reports the last one.
     ``wait`` sleeps; a run hands in ``RunInfo.wait`` so a cancel interrupts the wait at once.
+    ``hold``: how long a granted slot stays taken if its answer is never reported (the
+    request's timeout: a worker that dies mid-request frees its slot after it).
     """
 
     def __init__(
@@ -154,32 +183,64 @@ class AccountLimiter:
         backend: RateWindows | None = None,
         wait: Callable[[float], None] = time.sleep,
         max_wait: float = 60.0,
+        hold: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.key = key
         self.default = default
         self.backend = backend or windows()
         self.wait = wait
         self.max_wait = max_wait
+        self.hold = hold
+        self.clock = clock
         self.waited_seconds = 0.0
+        self._lock = threading.Lock()
+        # The last answer not yet reported: (stamp, answered at on ``clock``, used, limit).
+        self._pending: tuple[float, float, int | None, Limit | None] | None = None
+
+    def _report(self) -> Answer | None:
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is None:
+            return None
+        stamp, at, used, limit = pending
+        return Answer(stamp, max(0.0, self.clock() - at), used, limit)
 
     def acquire(self) -> float:
-        """Block until the account has a free slot; returns the slot's stamp for ``settle``."""
+        """Block until the account has a free slot; returns the slot's stamp for ``answered``."""
         while True:
-            grant = self.backend.take(self.key, self.default)
+            grant = self.backend.take(self.key, self.default, self._report(), self.hold)
             if grant.stamp is not None:
                 return grant.stamp
             pause = min(grant.wait, self.max_wait)
             self.waited_seconds += pause
             self.wait(pause)
 
+    def answered(
+        self, stamp: float, used: int | None, limit: Limit | None, at: float | None = None
+    ) -> None:
+        """The answer to ``stamp``'s request arrived ``at`` (now by default); it is reported
+        with the next ``acquire`` (or ``flush``). A request with no answer (timed out, lost
+        connection) is reported the same way: it may have been counted all the same."""
+        previous = self._report() if self._pending is not None else None
+        if previous is not None:  # two answers without a take between them: report the first
+            self.backend.answered(
+                self.key, previous.stamp, previous.used, previous.limit, previous.age
+            )
+        with self._lock:
+            self._pending = (stamp, self.clock() if at is None else at, used, limit)
+
+    def flush(self) -> None:
+        """Report the last answer now (the client is done with the account for a while)."""
+        report = self._report()
+        if report is not None:
+            self.backend.answered(self.key, report.stamp, report.used, report.limit, report.age)
+
     def settle(self, stamp: float) -> None:
-        self.backend.settle(self.key, stamp)
+        self.answered(stamp, None, None)
 
     def observe(self, used: int | None, limit: Limit | None) -> None:
         self.backend.observe(self.key, used, limit)
-
-    def answered(self, stamp: float, used: int | None, limit: Limit | None) -> None:
-        self.backend.answered(self.key, stamp, used, limit)
 
     def block(self, seconds: float) -> None:
         self.backend.block(self.key, seconds)

@@ -4,9 +4,11 @@ One row per account key holds the sliding-window log of its requests (epoch seco
 database's clock, so workers on different hosts agree), the limit the vendor reported and a
 ``Retry-After`` block. Every operation is one short transaction that locks the row
 (``SELECT ... FOR UPDATE``), applies the rule of ``domain.rate_windows`` and writes it back,
-so two workers can never both take the last slot of a window. It satisfies the connectors'
-``RateWindows`` protocol structurally (the store may not import connectors); the composition
-root installs it when the store is PostgreSQL (``services.connector_policy``).
+so two workers can never both take the last slot of a window. A request costs one: its
+``take`` also reports the previous request's answer (``domain.rate_windows.Answer``). It
+satisfies the connectors' ``RateWindows`` protocol structurally (the store may not import
+connectors); the composition root installs it when the store is PostgreSQL
+(``services.connector_policy``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
-from syncline.domain.rate_windows import Grant, Limit, decide, fill, prune, resettle
+from syncline.domain.rate_windows import Answer, Grant, Limit, answer, decide, fill, prune
 from syncline.store.tables import Base, JSONType
 
 __all__ = ["PgRateWindows", "RateWindow"]
@@ -104,15 +106,31 @@ class PgRateWindows:
     def _save(self, conn: sa.Connection, key: str, **values: Any) -> None:
         conn.execute(sa.update(RateWindow).where(_T.c.key == key).values(**values))
 
-    def take(self, key: str, default: Limit) -> Grant:
-        """A slot now, or how long until one frees (the learned limit wins over ``default``)."""
+    @staticmethod
+    def _limit(row: dict[str, Any]) -> Limit | None:
+        if row["max_requests"] and row["window_seconds"]:
+            return Limit(int(row["max_requests"]), float(row["window_seconds"]))
+        return None
+
+    def take(
+        self, key: str, default: Limit, report: Answer | None = None, hold: float = 0.0
+    ) -> Grant:
+        """Apply ``report`` (the client's previous answer), then a slot held ``hold`` s, or
+        how long until one frees (the learned limit wins over ``default``); one transaction."""
         with self._locked(key) as (conn, row, now):
-            limit = default
-            if row["max_requests"] and row["window_seconds"]:
-                limit = Limit(int(row["max_requests"]), float(row["window_seconds"]))
-            stamps, grant = decide(list(row["stamps"]), now, limit, float(row["blocked_until"]))
-            if grant.granted:
-                self._save(conn, key, stamps=stamps)
+            stamps, known = list(row["stamps"]), self._limit(row)
+            learned = known
+            if report is not None:
+                stamps, learned = answer(stamps, known, report, now)
+            limit = learned or default
+            stamps, grant = decide(stamps, now, limit, float(row["blocked_until"]), hold)
+            values: dict[str, Any] = {}
+            if learned != known and learned is not None:
+                values.update(max_requests=learned.requests, window_seconds=learned.window)
+            if stamps != row["stamps"] and (grant.granted or report is not None):
+                values["stamps"] = stamps
+            if values:
+                self._save(conn, key, **values)
             return grant
 
     def settle(self, key: str, stamp: float) -> None:
@@ -121,27 +139,34 @@ class PgRateWindows:
 
     def observe(self, key: str, used: int | None, limit: Limit | None) -> None:
         """Learn the vendor's limit; hold at least the ``used`` requests it counted."""
-        self.answered(key, None, used, limit)
-
-    def answered(
-        self, key: str, stamp: float | None, used: int | None, limit: Limit | None
-    ) -> None:
-        """Settle ``stamp`` and observe the vendor's counts, in one transaction."""
         with self._locked(key) as (conn, row, now):
-            stamps, values = list(row["stamps"]), dict[str, Any]()
-            if stamp is not None:
-                stamps = resettle(stamps, stamp, now)
-            if limit is not None and (
-                row["max_requests"] != limit.requests or row["window_seconds"] != limit.window
-            ):
-                values.update(max_requests=limit.requests, window_seconds=limit.window)
-            window = limit.window if limit is not None else row["window_seconds"]
-            if used is not None and window:
-                stamps = fill(prune(stamps, now, float(window)), now, used)
+            known = self._limit(row)
+            learned = limit or known
+            stamps = list(row["stamps"])
+            if used is not None and learned is not None:
+                stamps = fill(prune(stamps, now, learned.window), now, used)
+            values: dict[str, Any] = {}
+            if learned != known and learned is not None:
+                values.update(max_requests=learned.requests, window_seconds=learned.window)
             if stamps != row["stamps"]:
                 values["stamps"] = stamps
             if values:
                 self._save(conn, key, **values)
+
+    def answered(
+        self, key: str, stamp: float, used: int | None, limit: Limit | None, age: float = 0.0
+    ) -> None:
+        """Settle ``stamp`` (to ``age`` s ago) and observe the vendor's counts, in one
+        transaction (a client's last answer, reported when no request follows)."""
+        with self._locked(key) as (conn, row, now):
+            known = self._limit(row)
+            stamps, learned = answer(
+                list(row["stamps"]), known, Answer(stamp, age, used, limit), now
+            )
+            values: dict[str, Any] = {"stamps": stamps}
+            if learned != known and learned is not None:
+                values.update(max_requests=learned.requests, window_seconds=learned.window)
+            self._save(conn, key, **values)
 
     def block(self, key: str, seconds: float) -> None:
         """No request for ``seconds`` from now (``Retry-After``), for every worker."""

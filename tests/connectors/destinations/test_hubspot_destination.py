@@ -7,6 +7,7 @@ failures), create conflicts and what happens when an answer is lost.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -159,6 +160,23 @@ def test_server_errors_then_success(hs: HubSpotEmulator) -> None:
     dest = begin(open_hs(hs))
     hs.inject("status", status=502, times=2, match=BATCH)
     assert write(dest, Operation.UPSERT, people([1, 2, 3])).errors == []
+    assert stored(hs) == ["1", "2", "3"]
+
+
+def test_a_passing_503_is_retried_after_a_short_pause_not_the_backoff(
+    hs: HubSpotEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    dest = begin(open_hs(hs, retry_backoff_seconds=1.0))
+    hs.inject("status", status=503, times=2, match=BATCH)
+    with caplog.at_level(logging.WARNING, logger="syncline.retry"):
+        assert write(dest, Operation.UPSERT, people([1, 2, 3])).errors == []
+    waits = [
+        r.getMessage().rsplit(" ", 1)[-1]
+        for r in caplog.records
+        if "next attempt" in r.getMessage()
+    ]
+    assert waits == ["0.1s", "2.0s"]  # a storm still backs off as before
+    assert [c.status for c in hs.calls if BATCH in c.path] == [503, 503, 200]
     assert stored(hs) == ["1", "2", "3"]
 
 

@@ -16,7 +16,10 @@ budget): a request waits only until the oldest request of the window ages out. T
 ``-Remaining`` adds the requests the account counted that the budget did not (other clients).
 A 429 with ``Retry-After`` blocks the budget for exactly that long; one without it is retried
 through the budget (which waits for a free slot when the headers show none left), not after a
-whole interval. The waits go through ``wait`` (``RunInfo.wait`` in a run: a stop interrupts).
+whole interval. A refused request keeps its slot: HubSpot does not document that a 429 goes
+uncounted. A 5xx without ``Retry-After`` is retried after ``RetryPolicy.quick_retry_seconds``
+first (then the usual backoff), also through the budget and the run's retry budget. The
+waits go through ``wait`` (``RunInfo.wait`` in a run: a stop interrupts).
 
 Docs:
 * Private app tokens: https://developers.hubspot.com/docs/api/private-apps
@@ -69,8 +72,13 @@ class HubSpotClient:
             destination_type="hubspot",
             headers={"Authorization": f"Bearer {token}"},
         )
+        # A slot stays taken while its request may be in flight (the timeout), whoever looks.
         self.limiter = AccountLimiter(
-            account_key("hubspot", base_url, token), DEFAULT_LIMIT, wait=sleep, max_wait=max_wait
+            account_key("hubspot", base_url, token),
+            DEFAULT_LIMIT,
+            wait=sleep,
+            max_wait=max_wait,
+            hold=timeout,
         )
 
     @property
@@ -79,14 +87,17 @@ class HubSpotClient:
         return self.limiter.waited_seconds
 
     def close(self) -> None:
-        self._http.close()
+        try:
+            self.limiter.flush()  # the last request's answer frees its slot for the others
+        finally:
+            self._http.close()
 
     def request(self, method: str, path: str, *, json: Any = None) -> tuple[int, Any]:
         """One call; returns ``(status, body)`` for answers the caller interprets."""
         stamp, answered = self.limiter.acquire(), False
         try:
             response = self._http.request(method, self.base_url + path, json=json)
-            answered = True
+            answered_at, answered = time.monotonic(), True
         except httpx.TimeoutException as exc:
             raise Transient(f"{method} {path} timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
@@ -96,7 +107,7 @@ class HubSpotClient:
         finally:
             if not answered:
                 self.limiter.settle(stamp)  # it may have been counted all the same
-        self._note_limits(response.headers, stamp)
+        self._note_limits(response.headers, stamp, answered_at)
         status = response.status_code
         try:
             body = response.json() if response.content else None
@@ -115,7 +126,9 @@ class HubSpotClient:
             raise self._rate_limited(response, body)
         if status == 477 or status >= 500:
             text = f"{method} {path}: HTTP {status}: {message_of(body, status)}"
-            raise Transient(text, retry_after(response))
+            # The server answered: a passing fault is retried after a short pause, through
+            # the budget; a storm still backs off (``RetryPolicy.quick_retry_seconds``).
+            raise Transient(text, retry_after(response), quick=True)
         return status, body
 
     def _rate_limited(self, response: httpx.Response, body: Any) -> Exception:
@@ -134,14 +147,15 @@ class HubSpotClient:
         # else: the headers synced the budget; the retry waits there for a free slot only.
         return Transient(f"HubSpot rate limit {policy or '(429)'}: {text}", 0.0)
 
-    def _note_limits(self, headers: httpx.Headers, stamp: float) -> None:
-        """Age the request from its answer; sync the budget with what HubSpot counted."""
+    def _note_limits(self, headers: httpx.Headers, stamp: float, at: float) -> None:
+        """Age the request from its answer (``at``); sync the budget with what HubSpot
+        counted. Reported with the next request's decision (one budget transaction each)."""
         remaining = _int(headers.get("X-HubSpot-RateLimit-Remaining"))
         most = _int(headers.get("X-HubSpot-RateLimit-Max"))
         interval = _interval(headers)
         limit = Limit(most, interval) if most and interval else None
         used = most - remaining if most is not None and remaining is not None else None
-        self.limiter.answered(stamp, used, limit)
+        self.limiter.answered(stamp, used, limit, at)
         if _int(headers.get("X-HubSpot-RateLimit-Secondly-Remaining")) == 0:
             self.limiter.block(1.0)  # the per-second burst limit resets each second
 

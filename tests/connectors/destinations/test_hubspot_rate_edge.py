@@ -5,6 +5,7 @@ the limit; the shared budget must keep both clients under it with no margin to s
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -73,3 +74,17 @@ def test_two_clients_on_one_account_never_exceed_the_limit_at_the_edge(
         refused = hs.rate_limited
     assert refused == 0  # never one request over 5 in any rolling 0.4 s, between the two
     assert statuses == [200] * (2 * EACH)
+
+
+def test_a_closing_client_reports_its_last_answer_so_its_slot_is_not_held() -> None:
+    backend = _ratelimit.LocalWindows()
+    with HubSpotEmulator() as hs:
+        client = HubSpotClient(base_url=hs.url, token=hs.token, timeout=30.0)
+        client.limiter.backend = backend
+        client.request("GET", "/crm/v3/properties/contacts")
+        key = client.limiter.key
+        (held,) = backend._windows[key].stamps
+        assert held > time.monotonic() + 25  # answered, but not reported yet: still taken
+        client.close()
+        (answered,) = backend._windows[key].stamps
+        assert answered <= time.monotonic()  # reported: it ages out from its answer

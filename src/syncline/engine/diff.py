@@ -8,6 +8,7 @@ tables it is handed, on a DuckDB connection that spills to disk past its memory 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +77,15 @@ def hash_probe(con: Any) -> str:
     return str(con.execute(HASH_PROBE_SQL).fetchall()[0][0])
 
 
+class HiddenDuplicates(Exception):
+    """A streamed diff cannot say which rows share a key: stage the whole model instead."""
+
+
+def cast_to(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The batches in ``schema`` (a source may type a later batch apart from the first)."""
+    return (b if b.schema == schema else b.cast(schema) for b in batches)
+
+
 class Differ:
     """One run's diff state on a DuckDB connection: ``model``, ``snap``, ``plan`` tables."""
 
@@ -84,6 +94,7 @@ class Differ:
         self.probe = hash_probe(con)
         self.counts = DiffCounts()
         self._snapshot_arrow: pa.Table | None = None
+        self.partial = False  # ``stream.stream_model`` kept only the rows not unchanged
 
     # -- inputs --------------------------------------------------------------------------
 
@@ -104,20 +115,13 @@ class Differ:
             cols = ", ".join(f"{quote_ident(c)} VARCHAR" for c in names)
             self.con.execute(f"CREATE OR REPLACE TABLE model ({cols})")
         else:
-            schema = first.schema
-
-            def chain() -> Iterator[pa.RecordBatch]:
-                yield first
-                for b in it:
-                    yield b if b.schema == schema else b.cast(schema)
-
-            reader = pa.RecordBatchReader.from_batches(schema, chain())
+            batches = cast_to(first.schema, itertools.chain([first], it))
+            reader = pa.RecordBatchReader.from_batches(first.schema, batches)
             self.con.register("__model_stream", reader)
             self.con.execute("CREATE OR REPLACE TABLE model AS SELECT * FROM __model_stream")
             self.con.unregister("__model_stream")
-        n = int(self.con.execute("SELECT count(*) FROM model").fetchall()[0][0])
-        self.counts.model_rows = n
-        return n
+        self.counts.model_rows = self._count("model")
+        return self.counts.model_rows
 
     def model_columns(self) -> list[str]:
         return [r[0] for r in self.con.execute("DESCRIBE model").fetchall()]
@@ -128,6 +132,14 @@ class Differ:
         ).fetchall()
         for (kind,) in kinds:
             self.con.execute("DROP VIEW snap" if kind == "VIEW" else "DROP TABLE snap")
+
+    def replace_snap(self, table: str) -> None:
+        """Make ``table`` (a part of the snapshot) the ``snap`` the diff reads."""
+        self._drop_snap()
+        self.con.execute(f"ALTER TABLE {table} RENAME TO snap")
+        if self._snapshot_arrow is not None:
+            self.con.unregister("__snapshot")
+            self._snapshot_arrow = None
 
     def load_snapshot(self, segments: list[Segment]) -> int:
         """Replay base + deltas into ``snap(pk, row_hash)``; incomparable hashes become NULL."""
@@ -166,9 +178,8 @@ class Differ:
                 " FROM __segments GROUP BY pk) WHERE NOT d"
             )
             self.con.unregister("__segments")
-        n = int(self.con.execute("SELECT count(*) FROM snap").fetchall()[0][0])
-        self.counts.snapshot_rows = n
-        return n
+        self.counts.snapshot_rows = self._count("snap")
+        return self.counts.snapshot_rows
 
     def count_removed(self, primary_key: str) -> int:
         """Snapshot keys absent from the whole model (the mirror delete guard needs the
@@ -199,17 +210,12 @@ class Differ:
             f"WHERE {shard_of('pk')} = ?",
             [index],
         )
-        self._drop_snap()
-        self.con.execute("ALTER TABLE snap_shard RENAME TO snap")
-        if self._snapshot_arrow is not None:
-            self.con.unregister("__snapshot")
-            self._snapshot_arrow = None
-        self.counts.model_rows = int(
-            self.con.execute("SELECT count(*) FROM model").fetchall()[0][0]
-        )
-        self.counts.snapshot_rows = int(
-            self.con.execute("SELECT count(*) FROM snap").fetchall()[0][0]
-        )
+        self.replace_snap("snap_shard")
+        self.counts.model_rows = self._count("model")
+        self.counts.snapshot_rows = self._count("snap")
+
+    def _count(self, table: str) -> int:
+        return int(self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
 
     # -- classification ------------------------------------------------------------------
 
@@ -277,6 +283,8 @@ class Differ:
         matched = candidates - first.get("null_primary_key", 0) - first.get("added", 0)
         distinct_matched = self.counts.snapshot_rows - first.get("removed", 0)
         if not by_mark and matched > distinct_matched:
+            if self.partial:
+                raise HiddenDuplicates("duplicate keys among the rows left out as unchanged")
             self._exact_duplicates(keyed, params)
         else:
             # Unmatched keys can only collide with each other: a small GROUP BY on the plan.

@@ -6,6 +6,7 @@ Shared by runs and dry runs: everything here reads; what it opens is handed back
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from syncline.connectors._budget import RetryBudget, planned_wait
 from syncline.connectors.base import Interrupted, SourceError
 from syncline.domain.enums import SyncMode
 from syncline.domain.runs import ShardRef
-from syncline.engine.diff import DiffCounts, Differ, open_duckdb
+from syncline.engine.diff import DiffCounts, Differ, HiddenDuplicates, open_duckdb
 from syncline.engine.mapping import (
     CompiledMapping,
     MappingError,
@@ -27,6 +28,7 @@ from syncline.engine.mapping import (
 )
 from syncline.engine.plan import plan_for
 from syncline.engine.ports import ReadEnv
+from syncline.engine.stream import STREAM_COLUMNS, stream_model
 from syncline.engine.watch import StopWatcher
 from syncline.store.tables import Model, Source, Sync
 
@@ -183,35 +185,112 @@ def _prepare(
     watch: StopWatcher | None,
 ) -> PreparedDiff:
     mode = SyncMode(sync.sync_mode)
+    hwm = sync.high_water_mark if mode == SyncMode.APPEND else None
+    if not full and shard is None and not hwm:
+        # The common case, a key diff of the whole model: streamed (docs/engine.md).
+        opened: list[Callable[[], None]] = []
+        try:
+            streamed = _prepare_streamed(env, sync, model, source_row, work_dir, opened, watch)
+        except HiddenDuplicates:
+            for fn in reversed(opened):  # the partial diff is useless: stage the whole model
+                fn()
+        except BaseException:
+            closers.extend(opened)
+            raise
+        else:
+            closers.extend(opened)
+            return streamed
     differ = extract(
         env, model=model, source_row=source_row, work_dir=work_dir, closers=closers, watch=watch
     )
     with watch.interrupting([differ.con.interrupt]) if watch else contextlib.nullcontext():
-        return _classify(env, sync, differ, mode, full, shard)
+        mapping = _compile(sync, differ.model_columns())
+        differ.load_snapshot(env.snapshots.segments(sync.id))
+        return _classify(sync, differ, mapping, mode, full, shard)
 
 
-def _classify(
-    env: ReadEnv,
-    sync: Sync,
-    differ: Differ,
-    mode: SyncMode,
-    full: bool,
-    shard: ShardRef | None,
-) -> PreparedDiff:
-    columns = differ.model_columns()
+def _compile(sync: Sync, columns: list[str]) -> CompiledMapping:
     mappings = resolve_mappings(
         field_mapping=sync.field_mapping,
         field_behavior=sync.field_behavior,
         field_normalization=sync.field_normalization,
         model_columns=columns,
     )
-    mapping = compile_mapping(
+    return compile_mapping(
         mappings,
         primary_key=sync.primary_key,
         model_columns=columns,
         field_order=sync.field_order,
     )
-    differ.load_snapshot(env.snapshots.segments(sync.id))
+
+
+def _prepare_streamed(
+    env: ReadEnv,
+    sync: Sync,
+    model: Model,
+    source_row: Source,
+    work_dir: Path,
+    closers: list[Callable[[], None]],
+    watch: StopWatcher | None,
+) -> PreparedDiff:
+    """Diff the model as it streams from the source, staging only the rows that may need
+    action (``Differ.stream_model``); the source is read once.
+
+    The first batch gives the columns, so the mapping compiles (and a ``MappingError``
+    fires) before the rest is read. An empty model, an empty snapshot (every row is new:
+    keeping only the new rows keeps all of them) or a column named like the stream's own
+    are staged whole, as ``extract`` does. Raises ``HiddenDuplicates`` when the caller must
+    stage the whole model after all.
+    """
+    source = env.sources(source_row.type, env.decrypt(source_row.config))
+    closers.append(source.close)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    differ = Differ(open_duckdb(temp_dir=str(work_dir)))
+    closers.append(differ.close)
+    failure: list[BaseException] = []
+    interrupts = (differ.con.interrupt, getattr(source, "interrupt", None))
+    mapping: CompiledMapping | None = None
+    with watch.interrupting(interrupts) if watch else contextlib.nullcontext():
+        try:
+            batches = _watched(source.read(model.sql, batch_rows=env.batch_rows), watch, failure)
+            first = next(batches, None)
+            if first is not None:
+                mapping = _compile(sync, first.schema.names)
+                differ.load_snapshot(env.snapshots.segments(sync.id))
+            if (
+                first is None
+                or differ.counts.snapshot_rows == 0
+                or STREAM_COLUMNS.intersection(first.schema.names)
+            ):
+                differ.stage_model(
+                    [] if first is None else itertools.chain([first], batches),
+                    columns=lambda: [c.name for c in source.columns(model.sql)],
+                )
+            else:
+                assert mapping is not None
+                stream_model(differ, first, batches, mapping, primary_key=sync.primary_key)
+        except Exception as exc:
+            if failure and failure[0] is not exc and isinstance(failure[0], Exception):
+                raise failure[0] from exc
+            raise
+    closers.remove(source.close)
+    source.close()
+    mode = SyncMode(sync.sync_mode)
+    with watch.interrupting([differ.con.interrupt]) if watch else contextlib.nullcontext():
+        if mapping is None:  # an empty model: its columns come from the source's description
+            mapping = _compile(sync, differ.model_columns())
+            differ.load_snapshot(env.snapshots.segments(sync.id))
+        return _classify(sync, differ, mapping, mode, False, None)
+
+
+def _classify(
+    sync: Sync,
+    differ: Differ,
+    mapping: CompiledMapping,
+    mode: SyncMode,
+    full: bool,
+    shard: ShardRef | None,
+) -> PreparedDiff:
     guard = None
     if shard is not None:
         if plan_for(mode).deletes:
@@ -222,7 +301,7 @@ def _classify(
             )
         differ.restrict_to_shard(sync.primary_key, shard.index, shard.count)
     hwm = sync.high_water_mark if mode == SyncMode.APPEND else None
-    if hwm and hwm not in columns:
+    if hwm and hwm not in differ.model_columns():
         raise MappingError(f"high_water_mark column {hwm!r} is not in the model")
     mark = (sync.state or {}).get("high_water_mark") if hwm and not full else None
     counts = differ.classify(

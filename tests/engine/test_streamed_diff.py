@@ -8,6 +8,7 @@ the records that would be sent and the rejected rows; through the engine, the st
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from syncline.engine.diff import Differ, HiddenDuplicates, open_duckdb
 from syncline.engine.mapping import CompiledMapping, MappingError, compile_mapping
 from syncline.engine.snapshot import Segment, delta_table
 from syncline.engine.stream import stream_model
+from syncline.engine.watch import StopWatcher
 from tests.engine.fakes import Bench, FakeSource
 
 
@@ -372,3 +374,61 @@ def test_columns_named_like_the_stream_helpers_are_staged_whole(tmp_path: Path) 
     assert sorted(itertools.chain.from_iterable(k for _, k in b.destination.writes)) == [
         str(i) for i in range(1, 6)
     ]  # the first run's five, nothing on the second
+
+
+class _StopOnRequest:
+    """A control whose ``stop_requested`` turns true once ``flag`` is set (a user cancel)."""
+
+    def __init__(self, flag: threading.Event) -> None:
+        self.flag = flag
+
+    def stop_requested(self) -> bool:
+        return self.flag.is_set()
+
+
+class SlowSource(BatchSource):
+    """Hands out one batch, then the user cancels while the warehouse is slow: only the
+    watcher's ``interrupt()`` wakes the read, which then fails like a cancelled query."""
+
+    def __init__(self, rows: list[dict[str, Any]], log: dict[str, int]) -> None:
+        super().__init__(rows, log)
+        self.cancel, self.woken = threading.Event(), threading.Event()
+
+    def read(self, sql: str, *, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        for i, batch in enumerate(pa.Table.from_pylist(self.rows).to_batches(max_chunksize=2)):
+            if i == 1:
+                self.cancel.set()
+                self.woken.wait(30)
+                raise SourceError("canceling statement due to user request")
+            yield batch
+
+    def interrupt(self) -> None:
+        self.woken.set()
+
+
+def test_a_stop_during_the_streamed_diff_interrupts_the_source_and_keeps_its_error(
+    tmp_path: Path,
+) -> None:
+    b, log = _bench(tmp_path)
+    b.run()  # a snapshot, so the second read is streamed
+    source = SlowSource(b.rows, log)
+    b._sources = lambda type_name, config: source  # type: ignore[method-assign]
+    watch = StopWatcher(_StopOnRequest(source.cancel), threading.Event())
+    closers: list[Any] = []
+    try:
+        with pytest.raises(SourceError, match="canceling statement"):
+            extract.prepare_diff(
+                b.read_env(),
+                sync=b.sync(),
+                model=b.model(),
+                source_row=b.source_row(),
+                full=False,
+                work_dir=tmp_path / "w",
+                closers=closers,
+                watch=watch,
+            )
+    finally:
+        watch.close()
+        for fn in reversed(closers):
+            fn()
+    assert source.woken.is_set() and watch.stop.is_set()

@@ -432,3 +432,38 @@ def test_a_stop_during_the_streamed_diff_interrupts_the_source_and_keeps_its_err
         for fn in reversed(closers):
             fn()
     assert source.woken.is_set() and watch.stop.is_set()
+
+
+class RepeatedNameSource(BatchSource):
+    """A model whose SQL selects two columns under one name (staging renames the second)."""
+
+    def read(self, sql: str, *, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        self.log["reads"] += 1
+        ids = [r["id"] for r in self.rows]
+        table = pa.Table.from_arrays(
+            [pa.array(ids), pa.array([r["email"] for r in self.rows]), pa.array(ids)],
+            names=["id", "email", "id"],
+        )
+        yield from table.to_batches(max_chunksize=2)
+
+
+def test_a_repeated_column_name_is_staged_and_classified_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    views = []
+    for staged in (False, True):
+        b = Bench(tmp_path / str(staged), mode="mirror")
+        b.sync_fields["field_behavior"] = "sync_all_properties"
+        b.sync_fields["field_mapping"] = []
+        log = {"reads": 0, "batches": 0}
+        b._sources = lambda t, c, b=b, log=log: RepeatedNameSource(b.rows, log)  # type: ignore[method-assign,misc]
+        b.run()
+        b.rows[0]["email"] = "changed@x.test"
+        with monkeypatch.context() as mp:
+            if staged:
+                _staged_only(mp)
+            outcome, _ = b.run()
+        assert outcome.status == RunStatus.COMPLETED, outcome.error_message
+        views.append(_view(outcome, b))
+    assert views[0] == views[1]
+    assert views[0]["summary"]["changed"] == 1

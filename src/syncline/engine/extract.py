@@ -234,13 +234,13 @@ def _prepare_streamed(
     watch: StopWatcher | None,
 ) -> PreparedDiff:
     """Diff the model as it streams from the source, staging only the rows that may need
-    action (``Differ.stream_model``); the source is read once.
+    action (``stream.stream_model``); the source is read once.
 
     The first batch gives the columns, so the mapping compiles (and a ``MappingError``
     fires) before the rest is read. An empty model, an empty snapshot (every row is new:
-    keeping only the new rows keeps all of them) or a column named like the stream's own
-    are staged whole, as ``extract`` does. Raises ``HiddenDuplicates`` when the caller must
-    stage the whole model after all.
+    keeping only the new rows keeps all of them), a repeated column name or a column named
+    like the stream's own are staged whole, as ``extract`` does. Raises
+    ``HiddenDuplicates`` when the caller must stage the whole model after all.
     """
     source = env.sources(source_row.type, env.decrypt(source_row.config))
     closers.append(source.close)
@@ -254,21 +254,20 @@ def _prepare_streamed(
         try:
             batches = _watched(source.read(model.sql, batch_rows=env.batch_rows), watch, failure)
             first = next(batches, None)
-            if first is not None:
-                mapping = _compile(sync, first.schema.names)
+            names = first.schema.names if first is not None else []
+            # Repeated names are renamed by staging (``id``, ``id_1``): compile from those.
+            streams = len(set(names)) == len(names) and not STREAM_COLUMNS.intersection(names)
+            if first is not None and streams:
+                mapping = _compile(sync, names)
                 differ.load_snapshot(env.snapshots.segments(sync.id))
-            if (
-                first is None
-                or differ.counts.snapshot_rows == 0
-                or STREAM_COLUMNS.intersection(first.schema.names)
-            ):
+                streams = differ.counts.snapshot_rows > 0
+            if first is not None and mapping is not None and streams:
+                stream_model(differ, first, batches, mapping, primary_key=sync.primary_key)
+            else:
                 differ.stage_model(
                     [] if first is None else itertools.chain([first], batches),
                     columns=lambda: [c.name for c in source.columns(model.sql)],
                 )
-            else:
-                assert mapping is not None
-                stream_model(differ, first, batches, mapping, primary_key=sync.primary_key)
         except Exception as exc:
             if failure and failure[0] is not exc and isinstance(failure[0], Exception):
                 raise failure[0] from exc
@@ -277,7 +276,7 @@ def _prepare_streamed(
     source.close()
     mode = SyncMode(sync.sync_mode)
     with watch.interrupting([differ.con.interrupt]) if watch else contextlib.nullcontext():
-        if mapping is None:  # an empty model: its columns come from the source's description
+        if mapping is None:  # staged before the mapping compiled: the staged columns count
             mapping = _compile(sync, differ.model_columns())
             differ.load_snapshot(env.snapshots.segments(sync.id))
         return _classify(sync, differ, mapping, mode, False, None)

@@ -88,13 +88,13 @@ def attempt(kind: str, model: Path, store: FileSnapshotStore, work: Path) -> dic
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--changed-pct", type=float, default=0.0)
     ap.add_argument("--kinds", default="staged,streamed", help="run only some (before: staged)")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="stream-diff-") as tmp:
         root = Path(tmp)
         model, store, work = root / "model.duckdb", FileSnapshotStore(root / "snap"), root / "w"
@@ -112,14 +112,17 @@ def main() -> None:
                 r = attempt(kind, model, store, work)
                 results[kind].append(r)
                 print(json.dumps(r))
-        summary = {
+        summary: dict[str, Any] = {
             kind: {
                 "median_s": round(statistics.median(r["seconds"] for r in rs), 3),
                 "median_cpu_s": round(statistics.median(r["cpu"] for r in rs), 3),
+                "classes": sorted({(r["unchanged"], r["changed"]) for r in rs}),
             }
             for kind, rs in results.items()
         }
-        print(json.dumps({"rows": a.rows, "changed_pct": a.changed_pct, **summary}))
+        out = {"rows": a.rows, "changed_pct": a.changed_pct, **summary}
+        print(json.dumps(out))
+        return out
 
 
 if __name__ == "__main__":

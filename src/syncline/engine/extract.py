@@ -193,7 +193,8 @@ def _prepare(
             streamed = _prepare_streamed(env, sync, model, source_row, work_dir, opened, watch)
         except HiddenDuplicates:
             for fn in reversed(opened):  # the partial diff is useless: stage the whole model
-                fn()
+                with contextlib.suppress(Exception):
+                    fn()
         except BaseException:
             closers.extend(opened)
             raise

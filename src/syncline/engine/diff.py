@@ -15,9 +15,9 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from syncline.engine.mapping import CompiledMapping, quote_ident
+from syncline.engine.snapshot.replay import fold_segments
 from syncline.engine.snapshot.types import SNAPSHOT_SCHEMA, Segment
 
 # A fixed tuple hashed by every run. Stored with each snapshot segment: if DuckDB's hash ever
@@ -164,20 +164,7 @@ class Differ:
                 "WHERE NOT deleted"
             )
         else:
-            seqs = [
-                pc.fill_null(pa.nulls(t.num_rows, pa.int64()), seg.seq)
-                for t, seg in zip(tables, segments, strict=True)
-            ]
-            all_rows = pa.concat_tables(
-                [t.append_column("seq", q) for t, q in zip(tables, seqs, strict=True)]
-            )
-            self.con.register("__segments", all_rows)
-            self.con.execute(
-                "CREATE OR REPLACE TABLE snap AS SELECT pk, row_hash FROM ("
-                " SELECT pk, arg_max(row_hash, seq) AS row_hash, arg_max(deleted, seq) AS d"
-                " FROM __segments GROUP BY pk) WHERE NOT d"
-            )
-            self.con.unregister("__segments")
+            fold_segments(self.con, tables, [seg.seq for seg in segments], into="snap")
         self.counts.snapshot_rows = self._count("snap")
         return self.counts.snapshot_rows
 

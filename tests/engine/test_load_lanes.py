@@ -252,3 +252,15 @@ def test_postgres_lanes_match_one_lane(
     both()  # incremental: upserts
     h.sql("DELETE FROM people WHERE id % 5 = 0")
     both()  # mirror deletes after the upserts
+
+
+def test_lane_budgets_keep_their_own_batch_clock_and_share_the_run_total() -> None:
+    from syncline.connectors._budget import RetryBudget
+
+    run = RetryBudget(batch_seconds=10.0, run_seconds=15.0)
+    one, two = run, run.lane()
+    assert one.allow(8.0, what="b1", reason="x", attempt=1)
+    two.start_batch()  # another lane's batch starting does not reset lane one's clock
+    assert two.allow(6.0, what="b2", reason="x", attempt=1)
+    assert not one.allow(8.0, what="b1", reason="x", attempt=2)  # 14 s of 15 spent in all
+    assert run.remaining() <= 1.0 and two.remaining() <= 1.0

@@ -264,3 +264,20 @@ def test_lane_budgets_keep_their_own_batch_clock_and_share_the_run_total() -> No
     assert two.allow(6.0, what="b2", reason="x", attempt=1)
     assert not one.allow(8.0, what="b1", reason="x", attempt=2)  # 14 s of 15 spent in all
     assert run.remaining() <= 1.0 and two.remaining() <= 1.0
+
+
+def test_a_lane_that_cannot_begin_leaves_the_load_to_the_others(tmp_path: Path) -> None:
+    """Lane 0 began with the same settings, so a refusal is a limit (connections)."""
+    b, dest = _bench(tmp_path)
+    begin = dest.begin
+
+    def refuse_second(run: RunInfo) -> None:
+        if dest.begins >= 1:
+            dest.begins += 1
+            raise DestinationError("too many connections")
+        begin(run)
+
+    dest.begin = refuse_second  # type: ignore[method-assign]
+    outcome, _ = b.run()
+    assert outcome.status == "completed" and outcome.rows_synced == 10
+    assert dest.most_active == 1 and dest.finished == [True]

@@ -195,6 +195,8 @@ class BatchLoader:
             errors = [(e.index, e.error_class, e.message) for e in exc.errors]
             answered = set(exc.acknowledged) | {i for i, _, _ in errors}
         self._commit(operation, records, keys, hashes, errors, answered)
+        if len(self.lanes) > 1:  # on lanes, settling (not the next boundary) resets lane 0
+            self.batch_settled(0)
         if interrupted is not None:
             raise interrupted
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from syncline.connectors.base import Destination, Interrupted, RunInfo
+from syncline.connectors.base import Destination, DestinationError, Interrupted, RunInfo
 from syncline.domain.enums import RunMode, SyncMode
 from syncline.domain.jsonsafe import json_safe
 from syncline.domain.runs import RunOutcome, ShardRef
@@ -276,6 +276,12 @@ class _Runner:
             self._closers.append(destination.close)
             budget = run.budget.lane()
             on_sent = functools.partial(self.live.add_sent, lane=index)
-            destination.begin(dataclasses.replace(run, budget=budget, on_sent=on_sent))
+            try:
+                destination.begin(dataclasses.replace(run, budget=budget, on_sent=on_sent))
+            except DestinationError as exc:
+                # Lane 0 began with the same settings: this is a limit (connections), and
+                # extra lanes only make the load faster. Load on the lanes that began.
+                log.warning("load lane %d could not begin (%s); loading on %d", index, exc, index)
+                break
             lanes.append(Lane(destination, budget))
         return lanes

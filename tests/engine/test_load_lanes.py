@@ -48,8 +48,9 @@ def _held(snapshots: SnapshotStore, sync_id: str = "sync-1") -> set[str]:
 class LaneDestination(FakeDestination):
     """A fake that allows two writers; one instance stands for every lane (shared store).
 
-    ``slow`` keys make their batch take a while (so another lane's batch finishes first),
-    ``fail_at`` / ``interrupt_at`` fail or interrupt the batch holding that key.
+    The ``slow`` batch (by ``seq``) takes a while, so another lane's batch finishes first;
+    ``fail_at`` / ``interrupt_at`` fail or interrupt the batch with that ``seq``. ``keys``
+    keeps every batch's keys by ``seq`` (the differ's order is not the key order).
     """
 
     capabilities: ClassVar[Capabilities] = Capabilities(modes=frozenset(SyncMode), max_writers=2)
@@ -60,10 +61,11 @@ class LaneDestination(FakeDestination):
         self.active = 0
         self.most_active = 0
         self.begins = 0
-        self.slow: set[str] = set()
+        self.slow: int | None = None
         self.pause = 0.05
-        self.fail_at: str | None = None
-        self.interrupt_at: str | None = None
+        self.fail_at: int | None = None
+        self.interrupt_at: int | None = None
+        self.keys: dict[int, list[str]] = {}
 
     def begin(self, run: RunInfo) -> None:
         with self.lock:
@@ -75,10 +77,12 @@ class LaneDestination(FakeDestination):
             self.active += 1
             self.most_active = max(self.most_active, self.active)
         try:
-            time.sleep(0.5 if self.slow & set(batch.keys) else self.pause)
-            if self.fail_at in batch.keys:
+            with self.lock:
+                self.keys[batch.seq] = list(batch.keys)
+            time.sleep(0.5 if batch.seq == self.slow else self.pause)
+            if batch.seq == self.fail_at:
                 raise DestinationError("batch refused")
-            if self.interrupt_at in batch.keys:
+            if batch.seq == self.interrupt_at:
                 with self.lock:
                     self.held[batch.keys[0]] = {}
                 raise Interrupted(acknowledged=[0])
@@ -144,40 +148,43 @@ def test_inserts_stay_on_one_lane(tmp_path: Path) -> None:
 
 def test_a_failed_batch_on_one_lane_commits_exactly_the_other(tmp_path: Path) -> None:
     b, dest = _bench(tmp_path, max_retries=1)
-    dest.slow = {"1"}  # batch 1 (keys 1-3) is still in flight when batch 2 (4-6) fails
-    dest.fail_at = "4"
+    dest.slow = 1  # batch 1 is still in flight on lane 0 when batch 2 fails on lane 1
+    dest.fail_at = 2
     outcome, _ = b.run()
     assert outcome.status == "failed" and outcome.reason_code == "destination_error"
-    assert _held(b.snapshots) == set(dest.held) == {"1", "2", "3"}
-    assert outcome.rows_synced == 3
+    first = set(dest.keys[1])
+    assert _held(b.snapshots) == set(dest.held) == first and len(first) == 3
+    assert outcome.rows_synced == 3 and set(dest.keys) == {1, 2}  # no batch started after
 
-    dest.fail_at = None
-    dest.slow = set()
+    dest.fail_at = dest.slow = None
     dest.writes.clear()
     outcome, _ = b.run()
     assert outcome.status == "completed" and outcome.rows_synced == 7
-    assert sorted(dest.sent(Operation.UPSERT), key=int) == [str(i) for i in range(4, 11)]
-    assert _held(b.snapshots) == {str(i) for i in range(1, 11)}
+    everything = {str(i) for i in range(1, 11)}
+    assert sorted(dest.sent(Operation.UPSERT)) == sorted(everything - first)  # only the rest
+    assert _held(b.snapshots) == everything
 
 
 def test_an_interrupted_batch_commits_its_acknowledged_part_and_the_other_lane(
     tmp_path: Path,
 ) -> None:
     b, dest = _bench(tmp_path)
-    dest.slow = {"1"}
-    dest.interrupt_at = "4"
+    dest.slow = 1
+    dest.interrupt_at = 2  # acknowledges its first record, then stops
     outcome, _ = b.run()
     assert outcome.status == "cancelled"
-    assert _held(b.snapshots) == set(dest.held) == {"1", "2", "3", "4"}
+    expected = {*dest.keys[1], dest.keys[2][0]}
+    assert _held(b.snapshots) == set(dest.held) == expected and len(expected) == 4
     assert outcome.rows_synced == 4
 
 
 def test_a_stop_at_a_batch_boundary_settles_the_batch_in_flight(tmp_path: Path) -> None:
     b, dest = _bench(tmp_path)
-    dest.slow = {"1"}  # batch 1 in flight when the control stops the run before batch 3
+    dest.slow = 1  # batch 1 in flight when the control stops the run before batch 3
     outcome, _ = b.run(control=FakeControl(stop_at=4))
-    assert outcome.status == "cancelled"
-    assert _held(b.snapshots) == set(dest.held) == {str(i) for i in range(1, 7)}
+    assert outcome.status == "cancelled" and set(dest.keys) == {1, 2}
+    expected = {*dest.keys[1], *dest.keys[2]}
+    assert _held(b.snapshots) == set(dest.held) == expected and len(expected) == 6
     assert outcome.rows_synced == 6
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ def engine(
                     field_mapping=[
                         {"source_column": a, "destination_field": b} for a, b in mapping
                     ],
-                    config={"allow_mass_delete": True},
+                    config={"allow_mass_delete": True, **_lanes()},
                 )
                 s.add(sync)
                 s.flush()
@@ -112,6 +113,13 @@ def engine(
         "started": started,
         "ended": started + seconds,
     }
+
+
+def _lanes() -> dict[str, int]:
+    """``SYNCLINE_BENCH_LOAD_PARALLELISM`` as the sync's ``config.load_parallelism`` (an A/B
+    of load lanes in one session); unset: the destination's default."""
+    value = os.environ.get("SYNCLINE_BENCH_LOAD_PARALLELISM")
+    return {"load_parallelism": int(value)} if value else {}
 
 
 def copy(model: Path, dsn: str, table: str) -> dict[str, Any]:

@@ -44,6 +44,15 @@ def test_initial_load_against_the_bare_copy(tmp_path: Path) -> None:
     assert all(c["missing"] == c["extra"] == c["different"] == 0 for c in checks)
 
 
+def test_load_lanes_ab_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import lanes_ab
+
+    lanes_ab.main(["--rows", "300", "--repeat", "1"])
+    out = capsys.readouterr().out
+    report = json.loads(out[out.index("{") :])
+    assert set(report["median_s"]) == {"lanes1", "lanes2", "copy"}
+
+
 def test_unchanged_rerun_sends_nothing(tmp_path: Path) -> None:
     main(["unchanged", "--rows", "300", "--repeat", "2", "--contenders", "syncline-engine"])
     summary = _contenders(_report(tmp_path, "unchanged"), "unchanged")

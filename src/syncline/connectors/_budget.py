@@ -24,38 +24,55 @@ DEFAULT_RUN_SECONDS = 600.0
 
 @dataclass
 class RetryBudget:
-    """How much more time a run may spend retrying; thread-safe (requests run concurrently)."""
+    """How much more time a run may spend retrying; thread-safe (requests run concurrently).
+
+    With load lanes several batches are in flight at once: each lane writes through its own
+    :meth:`lane` budget, which keeps its own batch clock (one batch starting must not reset
+    another's) and spends the one run total of the budget it came from.
+    """
 
     batch_seconds: float = DEFAULT_BATCH_SECONDS
     run_seconds: float = DEFAULT_RUN_SECONDS
     _batch_first_failure: float | None = field(default=None, repr=False)
     _run_spent: float = field(default=0.0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _root: RetryBudget | None = field(default=None, repr=False, compare=False)
+
+    def lane(self) -> RetryBudget:
+        """A budget with its own batch clock that spends this budget's run total (and reads
+        its limits, also when they are set later)."""
+        return RetryBudget(_root=self._root or self)
+
+    @property
+    def _run(self) -> RetryBudget:
+        return self._root or self
 
     def start_batch(self) -> None:
         """A new batch starts with the whole batch budget (the run's total carries on)."""
-        with self._lock:
+        with self._run._lock:
             self._batch_first_failure = None
 
     def remaining(self) -> float:
         """Seconds of retrying left for the current batch (and run), from now."""
-        with self._lock:
+        run = self._run
+        with run._lock:
             now = time.monotonic()
             first = self._batch_first_failure if self._batch_first_failure is not None else now
-            batch_left = self.batch_seconds - (now - first)
-            return max(0.0, min(batch_left, self.run_seconds - self._run_spent))
+            batch_left = run.batch_seconds - (now - first)
+            return max(0.0, min(batch_left, run.run_seconds - run._run_spent))
 
     def allow(self, wait: float, *, what: str, reason: str, attempt: int) -> bool:
         """Whether a retry after ``wait`` seconds fits; logs the retry (or the refusal)."""
-        with self._lock:
+        run = self._run
+        with run._lock:
             now = time.monotonic()
             if self._batch_first_failure is None:
                 self._batch_first_failure = now
-            batch_left = self.batch_seconds - (now - self._batch_first_failure)
-            run_left = self.run_seconds - self._run_spent
+            batch_left = run.batch_seconds - (now - self._batch_first_failure)
+            run_left = run.run_seconds - run._run_spent
             ok = wait <= min(batch_left, run_left)
             if ok:
-                self._run_spent += wait
+                run._run_spent += wait
         if ok:
             log.warning(
                 "retrying %s (attempt %d failed: %s); next attempt in %.1fs",

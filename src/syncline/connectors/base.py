@@ -127,6 +127,10 @@ class Capabilities:
     #: Whether the destination can lay its columns out in a chosen order (files, created
     #: tables); a sync's ``field_order`` is refused (422) where it cannot.
     supports_field_ordering: bool = False
+    #: How many sessions may write one run's batches side by side (load lanes), each batch in
+    #: its own transaction: only where concurrent idempotent writes of disjoint keys are safe
+    #: and scale (a server that ingests on several backends). 1: one writer, batch by batch.
+    max_writers: int = 1
 
 
 @dataclass(frozen=True)

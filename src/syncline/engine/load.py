@@ -9,13 +9,17 @@ are gathered and committed as one segment every ``DELTA_ROWS`` rows or ``DELTA_S
 seconds, and whenever the load ends, however it ends: a run pays a few segment writes, not
 one per batch, and a crash resends at most that window. Inserts (a create may not be
 idempotent) are committed batch by batch.
+
+Load lanes (``engine.lanes``): where the destination allows several writers, batches of
+idempotent operations go out on several sessions side by side; their acknowledged keys are
+still committed here, on the loader's thread, once each batch's write has returned.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +41,7 @@ from syncline.connectors.base import (
     RunInfo,
 )
 from syncline.engine.diff import Differ
+from syncline.engine.lanes import Batch, Lane, finish_lanes, send_on_lanes, spreads
 from syncline.engine.mapping import CompiledMapping
 from syncline.engine.plan import Plan
 from syncline.engine.ports import RecordSink
@@ -99,7 +104,9 @@ class BatchLoader:
         backoff_max: float = 20.0,
         between_batches: Callable[[], None] | None = None,
         run: RunInfo | None = None,
-        attempt_started: Callable[[], None] | None = None,
+        attempt_started: Callable[[int], None] | None = None,
+        lanes: Sequence[Lane] | None = None,
+        batch_settled: Callable[[int], None] | None = None,
     ) -> None:
         self.destination = destination
         self.snapshots = snapshots
@@ -113,12 +120,17 @@ class BatchLoader:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.between_batches = between_batches or (lambda: None)
-        # Each attempt at a batch starts its in-batch progress count again.
-        self.attempt_started = attempt_started or (lambda: None)
+        # Each attempt at a batch starts its lane's in-batch progress count again.
+        self.attempt_started = attempt_started or (lambda lane: None)
+        # A batch written on lanes is committed (its counts are in ``stats``); on one lane the
+        # next batch boundary (``between_batches``) says so.
+        self.batch_settled = batch_settled or (lambda lane: None)
         self.stats = LoadStats()
         self.failed_keys: list[str] = []
         self.run = run
         self.budget = run.budget if run is not None else RetryBudget()
+        # Lane 0 is ``destination``; more lanes only where the runner opened them.
+        self.lanes: list[Lane] = list(lanes) if lanes else [Lane(destination, self.budget)]
         self._expo = wait_exponential_jitter(
             multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial
         )
@@ -126,15 +138,19 @@ class BatchLoader:
         self._pending_rows = 0
         self._pending_since = 0.0
 
-    def _stop(self, state: RetryCallState) -> bool:
+    def _stopper(self, budget: RetryBudget, seq: int) -> Callable[[RetryCallState], bool]:
         """Stop after ``max_attempts``, or when the run's retry budget cannot pay the wait
         (the destination's own retries spend the same budget: nothing multiplies)."""
-        if state.attempt_number >= self.max_attempts:
-            return True
-        wait = planned_wait(state, self._expo)  # type: ignore[arg-type]
-        exc = state.outcome.exception() if state.outcome else None
-        what = f"batch {self.stats.batches}"
-        return not self.budget.allow(wait, what=what, reason=str(exc), attempt=state.attempt_number)
+
+        def stop(state: RetryCallState) -> bool:
+            if state.attempt_number >= self.max_attempts:
+                return True
+            wait = planned_wait(state, self._expo)  # type: ignore[arg-type]
+            exc = state.outcome.exception() if state.outcome else None
+            reason, attempt = str(exc), state.attempt_number
+            return not budget.allow(wait, what=f"batch {seq}", reason=reason, attempt=attempt)
+
+        return stop
 
     def _sleep(self, seconds: float) -> None:
         if self.run is not None:
@@ -142,18 +158,21 @@ class BatchLoader:
         else:
             time.sleep(seconds)
 
-    def _write(self, batch: ChangeBatch) -> list[tuple[int, str, str]]:
-        self.budget.start_batch()
+    def write_on(self, batch: ChangeBatch, lane: int) -> list[tuple[int, str, str]]:
+        """Write ``batch`` on ``lane`` with retries; safe on a lane's own thread (it touches
+        only that lane's destination and budget, and thread-safe callbacks)."""
+        writer = self.lanes[lane]
+        writer.budget.start_batch()
         for attempt in Retrying(
-            stop=self._stop,
+            stop=self._stopper(writer.budget, batch.seq),
             wait=lambda state: planned_wait(state, self._expo),  # type: ignore[arg-type]
             sleep=self._sleep,
             retry=retry_if_exception(_retryable),
             reraise=True,
         ):
             with attempt:
-                self.attempt_started()
-                result = self.destination.write(batch)
+                self.attempt_started(lane)
+                result = writer.destination.write(batch)
         errors = [(e.index, e.error_class, e.message) for e in result.errors]
         return errors
 
@@ -164,10 +183,31 @@ class BatchLoader:
         keys: list[str],
         hashes: pa.Array | None,
     ) -> None:
-        """Write one batch, commit acknowledged keys, record rejected ones."""
+        """Write one batch on lane 0, commit acknowledged keys, record rejected ones."""
+        batch = self.next_batch(operation, records, keys, hashes)
+        interrupted: Interrupted | None = None
+        try:
+            errors = self.write_on(batch, 0)
+            answered = set(range(len(keys)))
+        except Interrupted as exc:
+            # Stopped mid-batch: commit exactly what the destination confirmed, then stop.
+            interrupted = exc
+            errors = [(e.index, e.error_class, e.message) for e in exc.errors]
+            answered = set(exc.acknowledged) | {i for i, _, _ in errors}
+        self._commit(operation, records, keys, hashes, errors, answered)
+        if len(self.lanes) > 1:  # on lanes, settling (not the next boundary) resets lane 0
+            self.batch_settled(0)
+        if interrupted is not None:
+            raise interrupted
+
+    def next_batch(
+        self, operation: Operation, records: pa.Table, keys: list[str], hashes: pa.Array | None
+    ) -> ChangeBatch:
+        """The boundary before a batch (the control may stop the run here), and the batch
+        with the next ``seq``: on the loader's thread only."""
         self.between_batches()
         self.stats.batches += 1
-        batch = ChangeBatch(
+        return ChangeBatch(
             operation=operation,
             records=records,
             keys=keys,
@@ -176,18 +216,32 @@ class BatchLoader:
             skip_nulls=self.skip_nulls,
             row_hashes=hashes,
         )
-        interrupted: Interrupted | None = None
+
+    def send_all(self, operation: Operation, batches: Iterable[Batch]) -> None:
+        """Send every batch of one operation: side by side on the lanes when there are
+        several and the operation is idempotent by key, else one after the other on lane 0.
+        Returns once every batch is settled (all lanes drained)."""
+        if len(self.lanes) == 1 or not spreads(operation):
+            for records, keys, hashes in batches:
+                self.send(operation, records, keys, hashes)
+            return
+        send_on_lanes(self, operation, batches)
+
+    def settle(
+        self,
+        batch: ChangeBatch,
+        lane: int,
+        written: list[tuple[int, str, str]],
+        answered: set[int],
+    ) -> None:
+        """Commit the ``answered`` records of a batch written on ``lane`` (on the loader's
+        thread, once its write returned), then say the lane's batch is settled."""
         try:
-            errors = self._write(batch)
-            answered = set(range(len(keys)))
-        except Interrupted as exc:
-            # Stopped mid-batch: commit exactly what the destination confirmed, then stop.
-            interrupted = exc
-            errors = [(e.index, e.error_class, e.message) for e in exc.errors]
-            answered = set(exc.acknowledged) | {i for i, _, _ in errors}
-        self._commit(operation, records, keys, hashes, errors, answered)
-        if interrupted is not None:
-            raise interrupted
+            self._commit(
+                batch.operation, batch.records, batch.keys, batch.row_hashes, written, answered
+            )
+        finally:
+            self.batch_settled(lane)
 
     def _commit(
         self,
@@ -280,7 +334,9 @@ def loader_for(
     hash_probe: str,
     between_batches: Callable[[], None],
     run: RunInfo | None = None,
-    attempt_started: Callable[[], None] | None = None,
+    attempt_started: Callable[[int], None] | None = None,
+    lanes: Sequence[Lane] | None = None,
+    batch_settled: Callable[[int], None] | None = None,
 ) -> BatchLoader:
     """A loader for one run of ``sync``, with the sync's retry settings."""
     cfg = sync.config or {}
@@ -301,6 +357,8 @@ def loader_for(
         between_batches=between_batches,
         run=run,
         attempt_started=attempt_started,
+        lanes=lanes,
+        batch_settled=batch_settled,
     )
 
 
@@ -312,17 +370,20 @@ def send_plan(
     *,
     batch_rows: int,
 ) -> None:
-    """Send what the plan says in its order (a mirror's deletes last), then finish."""
-    destination = loader.destination
+    """Send what the plan says in its order (a mirror's deletes last, once every upsert is
+    settled), then finish every lane."""
     success = False
     try:
         for operation, classes in plan.sends:
-            for records, keys, hashes in differ.send_batches(mapping, classes, batch_rows):
-                loader.send(operation, records, keys, hashes)
+            loader.send_all(operation, differ.send_batches(mapping, classes, batch_rows))
         if plan.deletes:
-            for keys in differ.removed_batches(batch_rows):
-                records = pa.table({mapping.key_field: pa.array(keys, pa.string())})
-                loader.send(Operation.DELETE, records, keys, None)
+            key_field = mapping.key_field
+
+            def deletes() -> Iterable[Batch]:
+                for keys in differ.removed_batches(batch_rows):
+                    yield pa.table({key_field: pa.array(keys, pa.string())}), keys, None
+
+            loader.send_all(Operation.DELETE, deletes())
         success = True
     finally:
         try:
@@ -333,4 +394,4 @@ def send_plan(
             if success:
                 raise
             log.exception("committing the acknowledged snapshot deltas failed")
-        destination.finish(success=success)
+        finish_lanes(loader.lanes, success=success)

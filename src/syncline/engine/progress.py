@@ -56,7 +56,7 @@ class LiveProgress:
         self._phase = "extracting"
         self._rows_read = 0
         self._planned: dict[str, int] | None = None
-        self._in_batch = 0
+        self._in_batch: dict[int, int] = {}  # per load lane: answered of its batch in flight
         self._base: Base = (0, 0, {})
         self._version = 0
         self._saved_version = -1
@@ -73,15 +73,21 @@ class LiveProgress:
             self._phase = name
             if base is not None:
                 self._base = base
-                self._in_batch = 0
+                self._in_batch.clear()
             self._version += 1
         self._save()
 
-    def publish(self, base: Base) -> None:
-        """A batch boundary: the engine's committed counts; the batch in flight starts at 0."""
+    def publish(self, base: Base, *, settled: tuple[int, ...] | None = None) -> None:
+        """A batch boundary: the engine's committed counts, and the lanes whose batch they now
+        include (``settled``; None: every lane) start at 0 again. One step, so a committed
+        batch is never counted twice nor missing from ``sent_total``."""
         with self._lock:
             self._base = base
-            self._in_batch = 0
+            if settled is None:
+                self._in_batch.clear()
+            else:
+                for lane in settled:
+                    self._in_batch.pop(lane, None)
             self._version += 1
         if time.monotonic() - self._saved_at >= self._interval:
             self._save()
@@ -98,17 +104,23 @@ class LiveProgress:
             self._planned = dict(planned)
             self._version += 1
 
-    def add_sent(self, records: int) -> None:
-        """The destination answered ``records`` more records of the batch in flight."""
+    def add_sent(self, records: int, lane: int = 0) -> None:
+        """The destination answered ``records`` more records of the batch in flight (on
+        load lane ``lane``)."""
         with self._lock:
-            self._in_batch += records
+            self._in_batch[lane] = self._in_batch.get(lane, 0) + records
             self._version += 1
 
-    def restart_batch(self) -> None:
-        """The batch in flight is tried again from its first record."""
+    def restart_batch(self, lane: int | None = None) -> None:
+        """The batch in flight on ``lane`` (None: on every lane) is tried again from its
+        first record (or ended: its committed part is in the engine's counts)."""
         with self._lock:
-            if self._in_batch:
-                self._in_batch = 0
+            if lane is None:
+                changed = any(self._in_batch.values())
+                self._in_batch.clear()
+            else:
+                changed = bool(self._in_batch.pop(lane, 0))
+            if changed:
                 self._version += 1
 
     # -- reading -----------------------------------------------------------------------------
@@ -123,7 +135,7 @@ class LiveProgress:
         if self._planned is not None:
             out["planned"] = dict(self._planned)
             out["planned_total"] = sum(self._planned.values())
-        out["sent_total"] = _total(summary.get("sent")) + self._in_batch
+        out["sent_total"] = _total(summary.get("sent")) + sum(self._in_batch.values())
         return out
 
     # -- saving ------------------------------------------------------------------------------

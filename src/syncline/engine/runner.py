@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import shutil
 import threading
@@ -19,13 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from syncline.connectors.base import Interrupted, RunInfo
+from syncline.connectors.base import Destination, DestinationError, Interrupted, RunInfo
 from syncline.domain.enums import RunMode, SyncMode
 from syncline.domain.jsonsafe import json_safe
 from syncline.domain.runs import RunOutcome, ShardRef
 from syncline.engine.commit import finish_snapshot
 from syncline.engine.diff import Differ
 from syncline.engine.extract import prepare_diff
+from syncline.engine.lanes import Lane, load_lanes, spreads
 from syncline.engine.load import BatchLoader, batch_size, loader_for, retry_budget, send_plan
 from syncline.engine.outcomes import (
     NOT_AN_OUTCOME,
@@ -35,7 +37,7 @@ from syncline.engine.outcomes import (
     ending_of,
     spec_missing,
 )
-from syncline.engine.plan import check_delete_guard, plan_for, planned_counts
+from syncline.engine.plan import Plan, check_delete_guard, plan_for, planned_counts
 from syncline.engine.ports import EngineEnv, RunCancelled
 from syncline.engine.progress import LiveProgress, counting
 from syncline.engine.spec import RunSpec
@@ -155,7 +157,13 @@ class _Runner:
     def _between_batches(self) -> None:
         self.env.control.before_batch()
         if self.loader and self.loader.stats.batches:
-            self.live.publish(self._base())
+            # On lanes, the batches in flight keep their counts (``_batch_settled`` resets).
+            lanes = len(self.loader.lanes) > 1
+            self.live.publish(self._base(), settled=() if lanes else None)
+
+    def _batch_settled(self, lane: int) -> None:
+        """A lane's batch is committed: its counts move from in flight to the run's."""
+        self.live.publish(self._base(), settled=(lane,))
 
     def run(self) -> RunOutcome:
         spec, sync, env = self.spec, self.spec.sync, self.env
@@ -204,6 +212,7 @@ class _Runner:
             budget=self.budget,
         )
         destination.begin(run)
+        lanes = self._open_lanes(destination, run, plan)
         self.loader = loader = loader_for(
             destination,
             sync,
@@ -215,6 +224,8 @@ class _Runner:
             between_batches=self._between_batches,
             run=run,
             attempt_started=self.live.restart_batch,
+            lanes=lanes,
+            batch_settled=self._batch_settled,
         )
         self._phase("loading")
         rows = batch_size(destination.capabilities.max_batch_rows, sync.config, env.batch_rows)
@@ -248,3 +259,29 @@ class _Runner:
                 max_rejected_pct=float(limit) if limit is not None else None,
             )
         )
+
+    def _open_lanes(self, first: Destination, run: RunInfo, plan: Plan) -> list[Lane]:
+        """The run's load lanes: ``first`` and, where the destination allows several writers
+        and the plan has idempotent batches to spread, more instances of the destination,
+        each its own session, each begun before any batch is written."""
+        spec, sync = self.spec, self.spec.sync
+        count = load_lanes(first.capabilities.max_writers, sync.config)
+        spreadable = plan.deletes or any(spreads(op) for op, _ in plan.sends)
+        lanes = [Lane(first, run.budget)]
+        if count < 2 or not spreadable:
+            return lanes
+        config = self.env.decrypt(spec.destination.config)
+        for index in range(1, count):
+            destination = self.env.destinations(spec.destination.type, config)
+            self._closers.append(destination.close)
+            budget = run.budget.lane()
+            on_sent = functools.partial(self.live.add_sent, lane=index)
+            try:
+                destination.begin(dataclasses.replace(run, budget=budget, on_sent=on_sent))
+            except DestinationError as exc:
+                # Lane 0 began with the same settings: this is a limit (connections), and
+                # extra lanes only make the load faster. Load on the lanes that began.
+                log.warning("load lane %d could not begin (%s); loading on %d", index, exc, index)
+                break
+            lanes.append(Lane(destination, budget))
+        return lanes

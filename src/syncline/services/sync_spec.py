@@ -151,9 +151,14 @@ def _check_execution_config(value: Any) -> Any:
 
 
 def _check_config(value: Any) -> Any:
-    """``warehouse_run_logs`` is a boolean; ``warehouse_run_logs_schema`` a plain identifier."""
+    """``warehouse_run_logs`` is a boolean; ``warehouse_run_logs_schema`` a plain identifier;
+    ``load_parallelism`` a whole number from 1 to 8."""
     if not isinstance(value, dict):
         return value
+    if "load_parallelism" in value:
+        n = value["load_parallelism"]
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 8:
+            raise ValueError("config.load_parallelism must be an integer from 1 to 8")
     if "warehouse_run_logs" in value and not isinstance(value["warehouse_run_logs"], bool):
         raise ValueError("config.warehouse_run_logs must be true or false")
     schema = value.get("warehouse_run_logs_schema")

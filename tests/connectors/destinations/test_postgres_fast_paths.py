@@ -34,6 +34,21 @@ def test_new_rows_go_straight_into_an_empty_table(pg_database: str, dest_factory
     assert sql(pg_database, "SELECT count(*), min(v), max(id) FROM t") == [(3000, "a0", 2999)]
 
 
+@pytest.mark.parametrize("existing", [True, False])
+def test_every_load_lane_takes_the_direct_path_judged_at_begin(
+    pg_database: str, dest_factory: Any, existing: bool
+) -> None:
+    """Two lanes of one run (both begun before either writes): the second lane's first
+    batch comes after the first lane's rows are committed and still goes straight in."""
+    if existing:
+        sql(pg_database, "CREATE TABLE t (id bigint PRIMARY KEY, v text)")
+    one, two = dest_factory(fields=["id", "v"]), dest_factory(fields=["id", "v"])
+    assert write(one, Operation.UPSERT, _rows(0, 1000, "a")).errors == []
+    assert write(two, Operation.UPSERT, _rows(1000, 2000, "b")).errors == []
+    assert one._writer.direct is True and two._writer.direct is True
+    assert sql(pg_database, "SELECT count(*), count(DISTINCT id) FROM t") == [(2000, 2000)]
+
+
 @pytest.mark.parametrize("op", [Operation.UPSERT, Operation.INSERT])
 def test_a_resent_batch_on_the_direct_path_is_applied_once(
     pg_database: str, dest_factory: Any, op: Operation

@@ -8,6 +8,7 @@ one by one; the rest of the batch is still applied (see ``postgres.load``).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 
 import psycopg
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from syncline.connectors._pg_address import check_dsn_at_save, guarded_params
 from syncline.connectors.base import (
     BatchResult,
+    Capabilities,
     ChangeBatch,
     DestinationError,
     ObjectSchema,
@@ -28,6 +30,7 @@ from syncline.connectors.base import (
     saving,
 )
 from syncline.connectors.destinations._sql_common import (
+    TABLE_CAPABILITIES,
     ConnectTimeout,
     CreateTable,
     KeyColumn,
@@ -35,7 +38,7 @@ from syncline.connectors.destinations._sql_common import (
     TargetTable,
 )
 from syncline.connectors.destinations.postgres import catalog
-from syncline.connectors.destinations.postgres.load import Conn, StagedWriter
+from syncline.connectors.destinations.postgres.load import Conn, StagedWriter, target_is_empty
 from syncline.connectors.destinations.postgres.types import (
     batch_error,
     connect_error,
@@ -72,6 +75,9 @@ class PostgresDestination(SqlTableDestination[Conn, catalog.TableInfo]):
     """Writes change batches into one PostgreSQL table."""
 
     config_model: ClassVar[type[BaseModel]] = PostgresDestinationConfig
+    #: Two lanes: PostgreSQL ingests a COPY on one backend, CPU-bound; two sessions writing
+    #: disjoint keys in their own transactions load side by side (docs/benchmarks.md).
+    capabilities: ClassVar[Capabilities] = dataclasses.replace(TABLE_CAPABILITIES, max_writers=2)
     driver_error = psycopg.Error
 
     def __init__(self, config: PostgresDestinationConfig) -> None:
@@ -82,6 +88,8 @@ class PostgresDestination(SqlTableDestination[Conn, catalog.TableInfo]):
         self._run: RunInfo | None = None
         self._key = config.key_column or ""
         self._columns: dict[str, str] | None = None  # None: the table does not exist yet
+        # Whether the table held no rows when the run began (True: it did not exist yet).
+        self._empty: bool | None = None
 
     @property
     def _name(self) -> str:
@@ -93,9 +101,11 @@ class PostgresDestination(SqlTableDestination[Conn, catalog.TableInfo]):
         self._key = self._config.key_column or run.key_field
         self._columns = None
         conn = self._live_conn()
-        self._writer = StagedWriter(conn, self._target, self._key)  # fresh plans for this key
         try:
             info = catalog.table_info(conn, self._config.db_schema, self._config.table)
+            # Judged now, before any lane of the run writes, so every lane agrees on it.
+            self._empty = True if info is None else target_is_empty(conn, self._target)
+            self._writer = self._new_writer(conn)  # fresh plans for this key
             if info is not None:
                 self._adopt(conn, info)
             elif not self._config.create_table:
@@ -208,8 +218,11 @@ class PostgresDestination(SqlTableDestination[Conn, catalog.TableInfo]):
             if self._conn is not None:
                 self._conn.close()
             self._conn = self._connect()
-            self._writer = StagedWriter(self._conn, self._target, self._key)
+            self._writer = self._new_writer(self._conn)
         return self._conn
+
+    def _new_writer(self, conn: Conn) -> StagedWriter:
+        return StagedWriter(conn, self._target, self._key, empty=self._empty)
 
     def _adopt(self, conn: Conn, info: catalog.TableInfo) -> None:
         """Use an existing table, after checking ON CONFLICT has the unique key it needs."""

@@ -63,7 +63,9 @@ class _Failed(Exception):
 class StagedWriter:
     """Writes batches to one table through per-column-set TEMP staging tables."""
 
-    def __init__(self, conn: Conn, target: sql.Identifier, key: str) -> None:
+    def __init__(
+        self, conn: Conn, target: sql.Identifier, key: str, *, empty: bool | None = None
+    ) -> None:
         self._conn = conn
         self._target = target
         self._key = key
@@ -79,6 +81,9 @@ class StagedWriter:
         self.direct: bool | None = None
         self._direct_failures = 0
         self._reads = False  # may read the target (SELECT privilege): set by _probe
+        # Whether the target held no rows when the run began (``target_is_empty``), so that
+        # every load lane of a run takes the same verdict; None: look at the first write.
+        self._empty = empty
 
     def write(
         self,
@@ -156,6 +161,8 @@ class StagedWriter:
             self._reads = bool(row and row[0])
             if not (row and row[0] and row[1]):
                 return False
+            if self._empty is not None:
+                return self._empty
             empty = sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(self._target)
             found = self._conn.execute(empty).fetchone()
         except psycopg.Error:
@@ -297,6 +304,23 @@ class StagedWriter:
             self._conn.execute(_pg_sql.stage_ddl(name, columns, types))
             self._stages[cache_key] = name
         return self._stages[cache_key]
+
+
+def target_is_empty(conn: Conn, target: sql.Identifier) -> bool | None:
+    """Whether ``target`` holds no rows; None when it cannot be read (no SELECT privilege).
+
+    Asked once when a run begins, before any of its lanes writes: a lane that looked at its
+    first write would see another lane's rows and lose the direct COPY path.
+    """
+    query = sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(target)
+    try:
+        with conn.transaction():
+            found = conn.execute(query).fetchone()
+    except psycopg.Error:
+        if conn.broken:
+            raise
+        return None
+    return bool(found and found[0])
 
 
 def _message(exc: psycopg.Error) -> str:

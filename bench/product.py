@@ -41,6 +41,7 @@ class Server:
         store_url: str | None = None,
         workers: bool = True,
         env: dict[str, str] | None = None,
+        api_workers: int = 1,
     ) -> None:
         self.work, self.port = work, free_port()
         work.mkdir(parents=True, exist_ok=True)
@@ -61,6 +62,8 @@ class Server:
         args = [SYNCLINE, "serve", "--port", str(self.port), "--log-level", "warning"]
         if not workers:
             args.append("--no-workers")
+        if api_workers > 1:
+            args += ["--api-workers", str(api_workers)]
         self.log = open(work / "serve.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(args, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_healthy()

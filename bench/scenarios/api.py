@@ -30,6 +30,9 @@ def add_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--api-rates", default="50,100,200", help="api: open-loop requests/s")
     ap.add_argument("--api-duration", type=float, default=20.0, help="api: seconds per rate")
     ap.add_argument("--api-concurrency", type=int, default=32, help="api: closed-loop clients")
+    ap.add_argument(
+        "--api-workers", type=int, default=1, help="api: API processes (serve --api-workers)"
+    )
 
 
 def run(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[Path, Path]:
@@ -38,7 +41,9 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[Path, Pat
         import duckdb
 
         duckdb.connect(f"{name}/wh.duckdb").close()
-        with Server(Path(name), store_url=meta, workers=False) as server:
+        with Server(
+            Path(name), store_url=meta, workers=False, api_workers=args.api_workers
+        ) as server:
             log(f"api: creating {args.syncs} syncs")
             source = server.create(
                 "/sources",
@@ -109,11 +114,13 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[Path, Pat
         "rates": args.api_rates,
         "duration_s": args.api_duration,
         "concurrency": args.api_concurrency,
+        "api_workers": args.api_workers,
         "mix": MIX,
         "server_peak_rss_mb": peak,
     }
     notes = [
         "latency from the moment each request was due (open loop), in ms",
-        "server: one `syncline serve --no-workers` process on a PostgreSQL store",
+        f"server: `syncline serve --no-workers --api-workers {args.api_workers}` on a PostgreSQL "
+        "store",
     ]
     return write_report("api", params, {"api": {"table": rows}}, notes=notes)

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # api_queue_timeout seconds, then answer 503 + Retry-After (docs/operations.md).
     api_concurrency: int | None = Field(default=None, ge=1)
     api_queue_timeout: float = Field(default=30.0, gt=0)
+    # Seconds an API process trusts a token lookup (services/token_cache.py); revocation is
+    # immediate in-process and on PostgreSQL, bounded by this on SQLite; 0 turns it off.
+    api_token_cache_ttl: float = Field(default=5.0, ge=0)
     workers: int = 4
     heartbeat_timeout: float = 60.0
     heartbeat_interval: float = 5.0

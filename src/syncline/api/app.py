@@ -33,6 +33,7 @@ from syncline.api.routes import (
     workspaces,
 )
 from syncline.context import AppContext
+from syncline.services import token_cache
 from syncline.ui.routes import install_ui
 
 LifespanHook = Callable[[AppContext], contextlib.AbstractContextManager[None]]
@@ -85,6 +86,9 @@ def create_app(ctx: AppContext, *, lifespan_hooks: Sequence[LifespanHook] = ()) 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.ExitStack() as stack:
+            app.state.token_cache = stack.enter_context(
+                token_cache.serving(ctx.engine, ctx.settings.api_token_cache_ttl)
+            )
             for hook in lifespan_hooks:
                 stack.enter_context(hook(ctx))
             yield

@@ -4,6 +4,9 @@ Authentication accepts ``Authorization: Bearer <token>`` or ``X-API-Key: <token>
 only opens its own workspace: any other workspace id in the path answers 404
 "Workspace not found", exactly like a workspace that does not exist, so ids cannot be probed.
 
+The token and its workspace come from one query, or for a few seconds from the app's token
+cache (services/token_cache.py), which any change to a token or workspace empties at once.
+
 Every authenticated route goes through :func:`get_token`, which is also where the rate limits
 are counted and where the token's role is checked against the route being served
 (:func:`syncline.security.roles.required_role`): no route can authenticate without it.
@@ -23,7 +26,8 @@ from syncline.api.ratelimit import client_ip, rate_limits
 from syncline.context import AppContext
 from syncline.security.roles import allows, required_role
 from syncline.services.audit import set_session_actor
-from syncline.services.workspaces import authenticate
+from syncline.services.token_cache import TokenCache
+from syncline.services.workspaces import authenticate_scoped
 from syncline.store.tables import ApiToken, Workspace
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer sl_...`.")
@@ -105,10 +109,13 @@ def authenticate_request(
     if not raw:
         raise _unauthorized("Not authenticated: send Authorization: Bearer <token>")
     limits.check_failures(ip)
-    token = authenticate(session, token=raw.strip(), pepper=ctx.token_pepper)
-    if token is None:
+    cache: TokenCache | None = getattr(request.app.state, "token_cache", None)
+    scoped = authenticate_scoped(session, token=raw.strip(), pepper=ctx.token_pepper, cache=cache)
+    if scoped is None:
         limits.fail(ip)
         raise _unauthorized("Invalid or revoked API token")
+    token, workspace = scoped
+    request.state.workspace = workspace  # read by get_workspace: no second query
     limits.hit_token(token.id)
     enforce_role(request, token.role)
     set_session_actor(session, token)  # audit events name this token
@@ -121,6 +128,7 @@ WorkspacePath = Annotated[uuid.UUID, Path(alias="id", description="Workspace id.
 
 
 def get_workspace(
+    request: Request,
     workspace_id: WorkspacePath,
     token: TokenDep,
     session: SessionDep,
@@ -142,7 +150,9 @@ def get_workspace(
                 status_code=400,
                 detail="X-Workspace-ID header does not match the workspace id in the path",
             )
-    workspace = session.get(Workspace, token.workspace_id)
+    workspace: Workspace | None = getattr(request.state, "workspace", None)
+    if workspace is None or workspace.id != token.workspace_id:  # pragma: no cover - defensive
+        workspace = session.get(Workspace, token.workspace_id)
     if workspace is None:
         raise HTTPException(status_code=404, detail="Workspace not found")
     return workspace

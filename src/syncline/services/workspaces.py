@@ -6,6 +6,7 @@ server's pepper is stored (security/tokens.py). Every token has a role (security
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from syncline.security.tokens import (
     matches_legacy,
     token_prefix,
 )
+from syncline.services import token_cache
 from syncline.services.common import utcnow
 from syncline.services.errors import NotFoundError
 from syncline.store.tables import ApiToken, UiSession, Workspace
@@ -123,29 +125,21 @@ def revoke_token(session: Session, *, token_id: str, workspace_id: str | None = 
     return token
 
 
-def authenticate(session: Session, *, token: str, pepper: bytes) -> ApiToken | None:
-    """The live token whose plain text is ``token``, or None (unknown or revoked).
-
-    Candidates are found by the token's non-secret prefix and compared in constant time. A
-    legacy (unpeppered SHA-256) hash that matches is replaced by the peppered one. Refreshes
-    ``last_used_at`` at most once a minute per token, in its own small commit.
-    """
-    if not token:
-        return None
-    candidates = session.scalars(
-        sa.select(ApiToken).where(
-            ApiToken.prefix == token_prefix(token), ApiToken.revoked_at.is_(None)
-        )
-    ).all()
-    found: ApiToken | None = None
-    legacy = False
-    for candidate in candidates:
+def _match(
+    token: str, candidates: Sequence[tuple[ApiToken, Workspace]], pepper: bytes
+) -> tuple[ApiToken, Workspace, bool] | None:
+    """The candidate whose hash is ``token``'s (constant-time), and whether it was legacy."""
+    found: tuple[ApiToken, Workspace, bool] | None = None
+    for candidate, workspace in candidates:
         if matches(token, candidate.token_hash, pepper=pepper):
-            found = candidate
+            found = candidate, workspace, False
         elif matches_legacy(token, candidate.token_hash):
-            found, legacy = candidate, True
-    if found is None:
-        return None
+            found = candidate, workspace, True
+    return found
+
+
+def _touch(session: Session, found: ApiToken, *, token: str, legacy: bool, pepper: bytes) -> None:
+    """Re-hash a legacy token; refresh ``last_used_at`` at most once a minute."""
     values: dict[str, object] = {}
     if legacy:
         values["token_hash"] = hash_token(token, pepper=pepper)
@@ -153,8 +147,62 @@ def authenticate(session: Session, *, token: str, pepper: bytes) -> ApiToken | N
     if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
         values["last_used_at"] = now
     if values:
-        session.execute(sa.update(ApiToken).where(ApiToken.id == found.id).values(**values))
+        stmt = sa.update(ApiToken).where(ApiToken.id == found.id).values(**values)
+        # neither changes what a token may do: cached lookups stay valid
+        session.execute(stmt.execution_options(**{token_cache.KEEP: True}))
         session.commit()
         for key, value in values.items():
             set_committed_value(found, key, value)
-    return found
+
+
+def _candidates(session: Session, token: str) -> Sequence[tuple[ApiToken, Workspace]]:
+    """Live tokens with ``token``'s prefix, each with its workspace: one query."""
+    stmt = (
+        sa.select(ApiToken, Workspace)
+        .join(Workspace, Workspace.id == ApiToken.workspace_id)
+        .where(ApiToken.prefix == token_prefix(token), ApiToken.revoked_at.is_(None))
+    )
+    return [(t, w) for t, w in session.execute(stmt)]
+
+
+def authenticate(session: Session, *, token: str, pepper: bytes) -> ApiToken | None:
+    """The live token whose plain text is ``token``, or None (unknown or revoked).
+
+    Candidates are found by the token's non-secret prefix and compared in constant time. A
+    legacy (unpeppered SHA-256) hash that matches is replaced by the peppered one. Refreshes
+    ``last_used_at`` at most once a minute per token, in its own small commit.
+    """
+    scoped = authenticate_scoped(session, token=token, pepper=pepper)
+    return scoped[0] if scoped is not None else None
+
+
+def authenticate_scoped(
+    session: Session,
+    *,
+    token: str,
+    pepper: bytes,
+    cache: token_cache.TokenCache | None = None,
+) -> tuple[ApiToken, Workspace] | None:
+    """The live token whose plain text is ``token`` and its workspace, or None.
+
+    Token and workspace come from one query (a token of a deleted workspace is no token),
+    or from ``cache`` without any query. Objects from the cache belong to no session: read
+    them, do not change them.
+    """
+    if not token:
+        return None
+    key = hash_token(token, pepper=pepper)
+    generation = 0
+    if cache is not None:
+        grant = cache.get(key)
+        if grant is not None:
+            return grant.token(), grant.workspace()
+        generation = cache.generation()
+    found = _match(token, _candidates(session, token), pepper)
+    if found is None:
+        return None
+    api_token, workspace, legacy = found
+    _touch(session, api_token, token=token, legacy=legacy, pepper=pepper)
+    if cache is not None:
+        cache.put(key, token_cache.Grant.of(api_token, workspace), generation)
+    return api_token, workspace

@@ -36,8 +36,12 @@ _api_key = APIKeyHeader(
 )
 
 
-def get_ctx(request: Request) -> AppContext:
-    """The process's :class:`AppContext`, set by ``create_app``."""
+async def get_ctx(request: Request) -> AppContext:
+    """The process's :class:`AppContext`, set by ``create_app``.
+
+    ``async`` only because it does not block: FastAPI runs a plain ``def`` dependency in the
+    thread pool, a hop that costs more than the lookup.
+    """
     ctx: AppContext = request.app.state.ctx
     return ctx
 
@@ -127,17 +131,20 @@ TokenDep = Annotated[ApiToken, Depends(get_token)]
 WorkspacePath = Annotated[uuid.UUID, Path(alias="id", description="Workspace id.")]
 
 
-def get_workspace(
+async def get_workspace(
     request: Request,
     workspace_id: WorkspacePath,
     token: TokenDep,
-    session: SessionDep,
     x_workspace_id: Annotated[
         str | None,
         Header(description="Optional; when sent it must equal the workspace id in the path."),
     ] = None,
 ) -> Workspace:
-    """The workspace of the path, if the caller's token belongs to it (else 404)."""
+    """The workspace of the path, if the caller's token belongs to it (else 404).
+
+    It was read with the token (:func:`get_token`), so nothing here blocks: ``async`` keeps
+    it off the thread pool.
+    """
     if str(workspace_id) != token.workspace_id:
         raise HTTPException(status_code=404, detail="Workspace not found")
     if x_workspace_id is not None and x_workspace_id.strip():
@@ -152,8 +159,6 @@ def get_workspace(
             )
     workspace: Workspace | None = getattr(request.state, "workspace", None)
     if workspace is None or workspace.id != token.workspace_id:  # pragma: no cover - defensive
-        workspace = session.get(Workspace, token.workspace_id)
-    if workspace is None:
         raise HTTPException(status_code=404, detail="Workspace not found")
     return workspace
 

@@ -86,9 +86,11 @@ def create_app(ctx: AppContext, *, lifespan_hooks: Sequence[LifespanHook] = ()) 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.ExitStack() as stack:
-            app.state.token_cache = stack.enter_context(
-                token_cache.serving(ctx.engine, ctx.settings.api_token_cache_ttl)
-            )
+            engine = getattr(ctx, "engine", None)  # None: an app built only for its schema
+            if engine is not None:
+                app.state.token_cache = stack.enter_context(
+                    token_cache.serving(engine, ctx.settings.api_token_cache_ttl)
+                )
             for hook in lifespan_hooks:
                 stack.enter_context(hook(ctx))
             yield

@@ -172,3 +172,42 @@ def test_a_revocation_in_another_process_reaches_the_cache_on_postgres(
             assert time.monotonic() < deadline, "the notification never emptied the cache"
             time.sleep(0.05)
         assert client.get(url, headers=headers).status_code == 401
+
+
+def test_a_lost_listener_connection_empties_the_cache_and_reconnects(ctx: AppContext) -> None:
+    """Notifications sent while the listener is down are lost: the cache must not outlive it."""
+    if not ctx.is_postgres:
+        pytest.skip("the listener is PostgreSQL's")
+    with token_cache.serving(ctx.engine, 3600.0) as cache:
+        assert cache.usable
+        grant_of = token_cache.Grant.of
+        cache.put("k", grant_of(_token(), _workspace()), cache.generation())
+        assert cache.get("k") is not None
+        with ctx.engine.begin() as conn:
+            killed = conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query = :q AND pid <> pg_backend_pid()"
+                ),
+                {"q": f"LISTEN {token_cache.CHANNEL}"},
+            ).all()
+        assert killed
+        deadline = time.monotonic() + 10
+        while cache.entries():
+            assert time.monotonic() < deadline, "the cache outlived its listener"
+            time.sleep(0.02)
+        while not cache.usable:
+            assert time.monotonic() < deadline, "the listener did not reconnect"
+            time.sleep(0.02)
+        assert cache.get("k") is None
+
+
+def _token() -> ApiToken:
+    now = datetime.now(UTC)
+    return ApiToken(id="t", workspace_id="w", name="", token_hash="h", prefix="p", role="admin",
+                    created_at=now, last_used_at=None)  # fmt: skip
+
+
+def _workspace() -> Workspace:
+    now = datetime.now(UTC)
+    return Workspace(id="w", name="w", created_at=now, updated_at=now)

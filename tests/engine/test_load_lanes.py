@@ -288,3 +288,19 @@ def test_a_lane_that_cannot_begin_leaves_the_load_to_the_others(tmp_path: Path) 
     outcome, _ = b.run()
     assert outcome.status == "completed" and outcome.rows_synced == 10
     assert dest.most_active == 1 and dest.finished == [True]
+
+
+def test_a_few_changed_rows_are_split_evenly_over_the_lanes(tmp_path: Path) -> None:
+    # 10 rows under a 100-row batch size: one batch would leave the second lane idle.
+    b, dest = _bench(tmp_path, batch_size=100)
+    outcome, _ = b.run()
+    assert outcome.status == "completed" and outcome.rows_synced == 10
+    assert sorted(len(k) for k in dest.keys.values()) == [5, 5]
+    assert dest.most_active == 2
+    assert set(dest.held) == _held(b.snapshots)
+
+
+def test_one_lane_keeps_the_configured_batch_size(tmp_path: Path) -> None:
+    b, dest = _bench(tmp_path, batch_size=100, load_parallelism=1)
+    outcome, _ = b.run()
+    assert outcome.rows_synced == 10 and [len(k) for k in dest.keys.values()] == [10]

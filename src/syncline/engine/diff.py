@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from syncline.engine.batching import exact_batches
 from syncline.engine.mapping import CompiledMapping, quote_ident
 from syncline.engine.snapshot.replay import fold_segments
 from syncline.engine.snapshot.types import SNAPSHOT_SCHEMA, Segment
@@ -48,6 +49,10 @@ class DiffCounts:
     @property
     def rejected_total(self) -> int:
         return sum(self.rejected.values())
+
+    def of_classes(self, classes: Iterable[str]) -> int:
+        """Rows planned in ``classes`` (``added``, ``changed``, ``removed``)."""
+        return sum(int(getattr(self, c, 0)) for c in classes)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -333,10 +338,7 @@ class Differ:
             FROM plan p JOIN model m ON m.rowid = p.__row
             WHERE p.__class IN ({in_list})"""
         ).to_arrow_reader(batch_rows)
-        for batch in reader:
-            if batch.num_rows == 0:
-                continue
-            table = pa.Table.from_batches([batch])
+        for table in exact_batches(reader, batch_rows):
             keys = table.column("__pk").to_pylist()
             hashes = table.column("__hash").combine_chunks()
             yield table.drop_columns(["__pk", "__hash"]), keys, hashes
@@ -345,9 +347,8 @@ class Differ:
         reader = self.con.sql("SELECT __pk FROM plan WHERE __class = 'removed'").to_arrow_reader(
             batch_rows
         )
-        for batch in reader:
-            if batch.num_rows:
-                yield batch.column(0).to_pylist()
+        for table in exact_batches(reader, batch_rows):
+            yield table.column(0).to_pylist()
 
     def rejected_rows(
         self, mapping: CompiledMapping, batch_rows: int = 5000

@@ -10,9 +10,8 @@ seconds, and whenever the load ends, however it ends: a run pays a few segment w
 one per batch, and a crash resends at most that window. Inserts (a create may not be
 idempotent) are committed batch by batch.
 
-Load lanes (``engine.lanes``): where the destination allows several writers, batches of
-idempotent operations go out on several sessions side by side; their acknowledged keys are
-still committed here, on the loader's thread, once each batch's write has returned.
+Load lanes (``engine.lanes``): idempotent batches may go out on several sessions at once;
+their keys are still committed here, on the loader's thread, once each write has returned.
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ from syncline.connectors.base import (
     Operation,
     RunInfo,
 )
+from syncline.engine.batching import even_batch_rows
 from syncline.engine.diff import Differ
 from syncline.engine.lanes import Batch, Lane, finish_lanes, send_on_lanes, spreads
 from syncline.engine.mapping import CompiledMapping
@@ -372,15 +372,17 @@ def send_plan(
 ) -> None:
     """Send what the plan says in its order (a mirror's deletes last, once every upsert is
     settled), then finish every lane."""
-    success = False
+    success, lanes, counts = False, len(loader.lanes), differ.counts
     try:
         for operation, classes in plan.sends:
-            loader.send_all(operation, differ.send_batches(mapping, classes, batch_rows))
+            size = even_batch_rows(batch_rows, counts.of_classes(classes), lanes, operation)
+            loader.send_all(operation, differ.send_batches(mapping, classes, size))
         if plan.deletes:
             key_field = mapping.key_field
+            size = even_batch_rows(batch_rows, counts.removed, lanes, Operation.DELETE)
 
             def deletes() -> Iterable[Batch]:
-                for keys in differ.removed_batches(batch_rows):
+                for keys in differ.removed_batches(size):
                     yield pa.table({key_field: pa.array(keys, pa.string())}), keys, None
 
             loader.send_all(Operation.DELETE, deletes())

@@ -143,6 +143,7 @@ def test_the_cache_never_holds_the_raw_token(tenant: Tenant) -> None:
     assert tenant.token not in repr(token_cache.snapshot())
 
 
+@pytest.mark.parametrize("ctx", ["postgres"], indirect=True)  # LISTEN/NOTIFY is PostgreSQL's
 def test_a_revocation_in_another_process_reaches_the_cache_on_postgres(
     tenant: Tenant, ctx: AppContext
 ) -> None:
@@ -151,8 +152,6 @@ def test_a_revocation_in_another_process_reaches_the_cache_on_postgres(
     The TTL here is an hour, so a 401 can only come from the notification; it arrives
     asynchronously (a listener thread), hence the wait for it.
     """
-    if not ctx.is_postgres:
-        pytest.skip("cross-process invalidation is PostgreSQL's LISTEN/NOTIFY")
     settings = ctx.settings.model_copy(update={"api_token_cache_ttl": 3600.0})
     long_lived = dataclasses.replace(ctx, settings=settings)
     with TestClient(create_app(long_lived)) as client:
@@ -174,10 +173,9 @@ def test_a_revocation_in_another_process_reaches_the_cache_on_postgres(
         assert client.get(url, headers=headers).status_code == 401
 
 
+@pytest.mark.parametrize("ctx", ["postgres"], indirect=True)  # the listener is PostgreSQL's
 def test_a_lost_listener_connection_empties_the_cache_and_reconnects(ctx: AppContext) -> None:
     """Notifications sent while the listener is down are lost: the cache must not outlive it."""
-    if not ctx.is_postgres:
-        pytest.skip("the listener is PostgreSQL's")
     with token_cache.serving(ctx.engine, 3600.0) as cache:
         assert cache.usable
         grant_of = token_cache.Grant.of

@@ -61,6 +61,27 @@ def extract(
 
     Given ``watch``, a stop interrupts the source's query and the DuckDB staging it.
     """
+    with _reading(env, model, source_row, work_dir, closers, watch) as (source, differ, batches):
+        differ.stage_model(batches, columns=lambda: [c.name for c in source.columns(model.sql)])
+    return differ
+
+
+@contextlib.contextmanager
+def _reading(
+    env: ReadEnv,
+    model: Model,
+    source_row: Source,
+    work_dir: Path,
+    closers: list[Callable[[], None]],
+    watch: StopWatcher | None,
+) -> Iterator[tuple[Any, Differ, Iterator[pa.RecordBatch]]]:
+    """Open the source and the run's DuckDB and read the model: ``(source, differ, batches)``.
+
+    A stop interrupts the source's query and DuckDB; the source's own error wins over the one
+    DuckDB (which pulls the batches) hands back. Once the model is in the run's DuckDB the
+    source is released at once, so the warehouse is free (a dbt build can write to it) while
+    the destination is loaded.
+    """
     source = env.sources(source_row.type, env.decrypt(source_row.config))
     closers.append(source.close)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -70,19 +91,14 @@ def extract(
     interrupts = (differ.con.interrupt, getattr(source, "interrupt", None))
     with watch.interrupting(interrupts) if watch else contextlib.nullcontext():
         try:
-            differ.stage_model(
-                _watched(source.read(model.sql, batch_rows=env.batch_rows), watch, failure),
-                columns=lambda: [c.name for c in source.columns(model.sql)],
-            )
+            read = source.read(model.sql, batch_rows=env.batch_rows)
+            yield source, differ, _watched(read, watch, failure)
         except Exception as exc:
             if failure and failure[0] is not exc and isinstance(failure[0], Exception):
                 raise failure[0] from exc
             raise
-    # The model is staged in the run's own DuckDB: release the source now, so the warehouse
-    # is free (a dbt build can write to it) while the destination is loaded.
     closers.remove(source.close)
     source.close()
-    return differ
 
 
 @dataclass
@@ -243,38 +259,23 @@ def _prepare_streamed(
     like the stream's own are staged whole, as ``extract`` does. Raises
     ``HiddenDuplicates`` when the caller must stage the whole model after all.
     """
-    source = env.sources(source_row.type, env.decrypt(source_row.config))
-    closers.append(source.close)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    differ = Differ(open_duckdb(temp_dir=str(work_dir)))
-    closers.append(differ.close)
-    failure: list[BaseException] = []
-    interrupts = (differ.con.interrupt, getattr(source, "interrupt", None))
     mapping: CompiledMapping | None = None
-    with watch.interrupting(interrupts) if watch else contextlib.nullcontext():
-        try:
-            batches = _watched(source.read(model.sql, batch_rows=env.batch_rows), watch, failure)
-            first = next(batches, None)
-            names = first.schema.names if first is not None else []
-            # Repeated names are renamed by staging (``id``, ``id_1``): compile from those.
-            streams = len(set(names)) == len(names) and not STREAM_COLUMNS.intersection(names)
-            if first is not None and streams:
-                mapping = _compile(sync, names)
-                differ.load_snapshot(env.snapshots.segments(sync.id))
-                streams = differ.counts.snapshot_rows > 0
-            if first is not None and mapping is not None and streams:
-                stream_model(differ, first, batches, mapping, primary_key=sync.primary_key)
-            else:
-                differ.stage_model(
-                    [] if first is None else itertools.chain([first], batches),
-                    columns=lambda: [c.name for c in source.columns(model.sql)],
-                )
-        except Exception as exc:
-            if failure and failure[0] is not exc and isinstance(failure[0], Exception):
-                raise failure[0] from exc
-            raise
-    closers.remove(source.close)
-    source.close()
+    with _reading(env, model, source_row, work_dir, closers, watch) as (source, differ, batches):
+        first = next(batches, None)
+        names = first.schema.names if first is not None else []
+        # Repeated names are renamed by staging (``id``, ``id_1``): compile from those.
+        streams = len(set(names)) == len(names) and not STREAM_COLUMNS.intersection(names)
+        if first is not None and streams:
+            mapping = _compile(sync, names)
+            differ.load_snapshot(env.snapshots.segments(sync.id))
+            streams = differ.counts.snapshot_rows > 0
+        if first is not None and mapping is not None and streams:
+            stream_model(differ, first, batches, mapping, primary_key=sync.primary_key)
+        else:
+            differ.stage_model(
+                [] if first is None else itertools.chain([first], batches),
+                columns=lambda: [c.name for c in source.columns(model.sql)],
+            )
     mode = SyncMode(sync.sync_mode)
     with watch.interrupting([differ.con.interrupt]) if watch else contextlib.nullcontext():
         if mapping is None:  # staged before the mapping compiled: the staged columns count

@@ -222,11 +222,7 @@ class AccountLimiter:
         """The answer to ``stamp``'s request arrived ``at`` (now by default); it is reported
         with the next ``acquire`` (or ``flush``). A request with no answer (timed out, lost
         connection) is reported the same way: it may have been counted all the same."""
-        previous = self._report() if self._pending is not None else None
-        if previous is not None:  # two answers without a take between them: report the first
-            self.backend.answered(
-                self.key, previous.stamp, previous.used, previous.limit, previous.age
-            )
+        self.flush()  # two answers without a take between them: report the first now
         with self._lock:
             self._pending = (stamp, self.clock() if at is None else at, used, limit)
 

@@ -177,11 +177,6 @@ def invalidate_all() -> None:
         cache.invalidate()
 
 
-def clear() -> None:
-    """Alias of :func:`invalidate_all` for tests."""
-    invalidate_all()
-
-
 def snapshot() -> list[dict[str, Grant]]:
     """The entries of every cache in the process (tests: what is held, and under which key)."""
     return [cache.entries() for cache in list(_caches)]

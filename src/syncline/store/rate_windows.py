@@ -112,6 +112,13 @@ class PgRateWindows:
             return Limit(int(row["max_requests"]), float(row["window_seconds"]))
         return None
 
+    @staticmethod
+    def _learned(known: Limit | None, learned: Limit | None) -> dict[str, Any]:
+        """The row's limit columns to write when the vendor reported another limit."""
+        if learned is None or learned == known:
+            return {}
+        return {"max_requests": learned.requests, "window_seconds": learned.window}
+
     def take(
         self, key: str, default: Limit, report: Answer | None = None, hold: float = 0.0
     ) -> Grant:
@@ -124,9 +131,7 @@ class PgRateWindows:
                 stamps, learned = answer(stamps, known, report, now)
             limit = learned or default
             stamps, grant = decide(stamps, now, limit, float(row["blocked_until"]), hold)
-            values: dict[str, Any] = {}
-            if learned != known and learned is not None:
-                values.update(max_requests=learned.requests, window_seconds=learned.window)
+            values = self._learned(known, learned)
             if stamps != row["stamps"] and (grant.granted or report is not None):
                 values["stamps"] = stamps
             if values:
@@ -145,9 +150,7 @@ class PgRateWindows:
             stamps = list(row["stamps"])
             if used is not None and learned is not None:
                 stamps = fill(prune(stamps, now, learned.window), now, used)
-            values: dict[str, Any] = {}
-            if learned != known and learned is not None:
-                values.update(max_requests=learned.requests, window_seconds=learned.window)
+            values = self._learned(known, learned)
             if stamps != row["stamps"]:
                 values["stamps"] = stamps
             if values:
@@ -163,10 +166,7 @@ class PgRateWindows:
             stamps, learned = answer(
                 list(row["stamps"]), known, Answer(stamp, age, used, limit), now
             )
-            values: dict[str, Any] = {"stamps": stamps}
-            if learned != known and learned is not None:
-                values.update(max_requests=learned.requests, window_seconds=learned.window)
-            self._save(conn, key, **values)
+            self._save(conn, key, stamps=stamps, **self._learned(known, learned))
 
     def block(self, key: str, seconds: float) -> None:
         """No request for ``seconds`` from now (``Retry-After``), for every worker."""

@@ -1,8 +1,10 @@
 """What every scenario shares: child processes with their peak RSS, alternation, the report.
 
-Each timed attempt runs in a child process so its peak RSS (``ru_maxrss`` from ``wait4``) is
-its own; a long-lived server's peak is read from ``/proc/PID/status`` (``VmHWM``) after it is
-reset through ``clear_refs``. Contenders run in rounds whose order rotates, so drift in the
+Each timed attempt runs in a child process so its peak RSS is its own: ``VmHWM`` of
+``/proc/PID/status`` after the child's exec, never ``ru_maxrss`` alone (Linux carries the
+parent's RSS at fork into it, so a child of a parent that ran a large setup looked as large as
+the setup). A long-lived server's peak is read the same way after it is reset through
+``clear_refs``. Contenders run in rounds whose order rotates, so drift in the
 machine's load spreads over all of them instead of favouring the one that ran first.
 """
 
@@ -40,18 +42,22 @@ def run_child(
 ) -> tuple[dict[str, Any], float, float]:
     """Run ``argv``; (the JSON its last stdout line printed, wall seconds, peak RSS MiB).
 
-    The peak RSS is the child's own ``ru_maxrss`` from ``wait4``, so it covers any program
-    (a peer's CLI too), not only children that report it.
+    The peak RSS is what the child reports as ``peak_rss_mb`` (its own ``VmHWM``), else the
+    highest ``VmHWM`` read while it ran its own program (any program, a peer's CLI too), else
+    (a child gone before the first reading) ``ru_maxrss`` from ``wait4``.
     """
     env = child_env(env)
+    polled = 0.0
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(list(argv), env=env, cwd=cwd, stdout=out, stderr=err, text=True)
         deadline = t0 + timeout
+        cmdline = "\0".join(argv)
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
+            polled = max(polled, _peak_after_exec(proc.pid, cmdline))
             if time.perf_counter() > deadline:
                 proc.kill()
                 os.wait4(proc.pid, 0)
@@ -69,7 +75,20 @@ def run_child(
     if not lines:
         raise BenchError(f"{' '.join(argv[:4])} printed no JSON: {stdout[-800:]} {stderr[-1500:]}")
     result: dict[str, Any] = json.loads(lines[-1])
-    return result, wall, round(usage.ru_maxrss / 1024, 1)
+    reported = result.get("peak_rss_mb")
+    if isinstance(reported, int | float) and reported > 0:
+        return result, wall, float(reported)
+    return result, wall, polled or round(usage.ru_maxrss / 1024, 1)
+
+
+def _peak_after_exec(pid: int, cmdline: str) -> float:
+    """``VmHWM`` of ``pid`` once it runs ``cmdline`` (before its exec it is the parent's copy)."""
+    try:
+        if Path(f"/proc/{pid}/cmdline").read_text().rstrip("\0") != cmdline:
+            return 0.0
+        return process_peak_mb(pid)
+    except OSError:
+        return 0.0
 
 
 def child_env(env: dict[str, str] | None = None) -> dict[str, str]:
@@ -80,7 +99,10 @@ def child_env(env: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak RSS (children report it in their JSON as ``peak_rss_mb``)."""
+    """This process's peak RSS (children report it in their JSON as ``peak_rss_mb``): its own
+    ``VmHWM``, which starts afresh at exec, unlike ``ru_maxrss``."""
+    with contextlib.suppress(OSError):
+        return process_peak_mb(os.getpid())
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

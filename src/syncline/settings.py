@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     heartbeat_interval: float = 5.0
     scheduler_interval: float = 5.0
     batch_rows: int = 50_000
+    # The memory one executing run's DuckDB (the diff) may hold before it spills to disk; a
+    # worker running N runs at once may use N times this (docs/operations.md).
+    run_memory_mb: int = Field(default=2048, ge=64)
     # Model previews and column discoveries running on sources at once, per process; past it a
     # request waits up to preview_wait_seconds, then answers 503 (docs/security.md).
     preview_concurrency: int = Field(default=4, ge=1)

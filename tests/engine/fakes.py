@@ -264,6 +264,7 @@ class Bench:
             decrypt=base.decrypt,
             snapshots=base.snapshots,
             batch_rows=base.batch_rows,
+            run_memory_mb=base.run_memory_mb,
             work_dir=base.work_dir,
             sources=base.sources,
             destinations=base.destinations,

@@ -66,7 +66,14 @@ class DiffCounts:
         }
 
 
-def open_duckdb(*, temp_dir: str | None, memory_limit: str = "1300MB", threads: int = 2) -> Any:
+#: What a run's DuckDB may hold before it spills (``settings.run_memory_mb``). A 10M-row diff
+#: fits in it; at 1,300 MB the same join spilled and took 1.6x as long (docs/benchmarks.md).
+DEFAULT_RUN_MEMORY_MB = 2048
+
+
+def open_duckdb(
+    *, temp_dir: str | None, memory_limit: str = f"{DEFAULT_RUN_MEMORY_MB}MB", threads: int = 2
+) -> Any:
     """A private in-memory DuckDB that spills to ``temp_dir`` instead of growing unbounded."""
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = '{memory_limit}'")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from syncline.connectors.base import Destination, Source
 from syncline.connectors.registry import open_destination, open_source
+from syncline.engine.diff import DEFAULT_RUN_MEMORY_MB
 from syncline.engine.snapshot.types import SnapshotStore
 
 if TYPE_CHECKING:
@@ -82,6 +83,8 @@ class ReadEnv:
     decrypt: Decrypt
     snapshots: SnapshotStore
     batch_rows: int
+    # Memory the run's DuckDB holds before it spills to ``work_dir`` (settings.run_memory_mb).
+    run_memory_mb: int = DEFAULT_RUN_MEMORY_MB
     # Scratch space: each execution works (and spills) in its own directory below it.
     work_dir: Path
     # Connector type + decrypted config -> an open connector (the installed plugins).

@@ -38,6 +38,7 @@ def read_env(ctx: AppContext) -> ReadEnv:
         decrypt=ctx.secrets.decrypt_config,
         snapshots=snapshot_store(ctx),
         batch_rows=ctx.settings.batch_rows,
+        run_memory_mb=ctx.settings.run_memory_mb,
         work_dir=ctx.settings.data_dir / "work",
     )
 
@@ -115,6 +116,7 @@ def engine_env(
         decrypt=base.decrypt,
         snapshots=base.snapshots,
         batch_rows=base.batch_rows,
+        run_memory_mb=base.run_memory_mb,
         work_dir=base.work_dir,
         specs=partial(load_spec, ctx.sessions),
         records=lambda spec: RedactingSink(record_writer(ctx.sessions, spec)),

@@ -66,8 +66,8 @@ class DiffCounts:
         }
 
 
-#: What a run's DuckDB may hold before it spills (``settings.run_memory_mb``). A 10M-row diff
-#: fits in it; at 1,300 MB the same join spilled and took 1.6x as long (docs/benchmarks.md).
+#: What a run's DuckDB may hold before it spills (``settings.run_memory_mb``); a 10M-row diff
+#: fits, at 1,300 MB its join spilled and took 1.6x as long (docs/benchmarks.md).
 DEFAULT_RUN_MEMORY_MB = 2048
 
 
@@ -87,6 +87,12 @@ def open_duckdb(
 
 def hash_probe(con: Any) -> str:
     return str(con.execute(HASH_PROBE_SQL).fetchall()[0][0])
+
+
+def release_arrow_memory() -> None:
+    """Return the pages Arrow's pool kept from freed batches (~240 MB after staging 10M rows,
+    otherwise resident through the join that follows; docs/benchmarks.md)."""
+    pa.default_memory_pool().release_unused()
 
 
 class HiddenDuplicates(Exception):
@@ -117,9 +123,7 @@ class Differ:
         columns: list[str] | Callable[[], list[str]],
     ) -> int:
         """Stream the model into the ``model`` table; Arrow batches never become Python rows.
-
-        ``columns`` names the columns of an empty model (a callable is asked only then).
-        """
+        ``columns`` names the columns of an empty model (a callable is asked only then)."""
         it = iter(batches)
         first = next(it, None)
         if first is None:
@@ -133,6 +137,7 @@ class Differ:
             self.con.execute("CREATE OR REPLACE TABLE model AS SELECT * FROM __model_stream")
             self.con.unregister("__model_stream")
         self.counts.model_rows = self._count("model")
+        release_arrow_memory()
         return self.counts.model_rows
 
     def model_columns(self) -> list[str]:
@@ -178,6 +183,7 @@ class Differ:
         else:
             fold_segments(self.con, tables, [seg.seq for seg in segments], into="snap")
         self.counts.snapshot_rows = self._count("snap")
+        release_arrow_memory()
         return self.counts.snapshot_rows
 
     def count_removed(self, primary_key: str) -> int:

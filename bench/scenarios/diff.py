@@ -159,7 +159,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[Path, Pat
         f"counts agree across contenders: {agree}",
         "seconds: syncline = snapshot load + classify (model staged untimed); duckdb-join = the "
         "join alone; sha1 = hashing + lookups incl. reading rows (read_s = reading alone)",
-        "peak RSS: each child's ru_maxrss (the whole process, setup of its inputs included)",
+        "peak RSS: each child's VmHWM (the whole process, setup of its inputs included)",
     ]
     params = {"rows": rows, "changed_pct": args.changed_pct, "repeat": args.repeat}
     return write_report("diff", params, {"diff": section}, notes=notes)

@@ -130,7 +130,7 @@ def _notes(scenario: str) -> list[str]:
         "syncline-engine = execute_run in a child process; copy = read + COPY; "
         "dlt = pipeline.run inside its process (import time excluded, see wall_s); "
         "drt = the `drt run` CLI end to end (its start-up included)",
-        "peak RSS: the child's ru_maxrss; for syncline the server's VmHWM since the trigger",
+        "peak RSS: the child's VmHWM; for syncline the server's VmHWM since the trigger",
         "the check table sums, over all rounds, rows missing from / extra in / different in "
         "the destination versus the model",
     ]

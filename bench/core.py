@@ -77,7 +77,7 @@ def run_child(
     result: dict[str, Any] = json.loads(lines[-1])
     reported = result.get("peak_rss_mb")
     if isinstance(reported, int | float) and reported > 0:
-        return result, wall, float(reported)
+        return result, wall, round(float(reported), 1)
     return result, wall, polled or round(usage.ru_maxrss / 1024, 1)
 
 

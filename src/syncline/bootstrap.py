@@ -41,6 +41,7 @@ def build_context(settings: Settings) -> AppContext:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
+        ping_idle_seconds=settings.db_ping_idle_seconds,
     )
     configure_rate_limits(engine)
     ring = load_keys(settings.secret_key, settings.data_dir, settings.secret_key_file)

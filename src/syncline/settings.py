@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
     db_pool_timeout: float = Field(default=30.0, gt=0)
+    # A pooled connection idle this long is pinged before use (not every checkout: a round
+    # trip per request); 0 pings every checkout (docs/operations.md "Scaling the API").
+    db_ping_idle_seconds: float = Field(default=2.0, ge=0)
     # Requests inside the API at once (default: two thirds of the pool); the rest queue up to
     # api_queue_timeout seconds, then answer 503 + Retry-After (docs/operations.md).
     api_concurrency: int | None = Field(default=None, ge=1)

@@ -15,20 +15,23 @@ are counted and where the token's role is checked against the route being served
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, HTTPException, Path, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from syncline.api.ratelimit import client_ip, rate_limits
 from syncline.context import AppContext
 from syncline.security.roles import allows, required_role
 from syncline.services.audit import set_session_actor
 from syncline.services.token_cache import TokenCache
-from syncline.services.workspaces import authenticate_scoped
+from syncline.services.workspaces import authenticate_cached, authenticate_scoped
 from syncline.store.tables import ApiToken, Workspace
+
+T = TypeVar("T")
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer sl_...`.")
 _api_key = APIKeyHeader(
@@ -49,10 +52,21 @@ async def get_ctx(request: Request) -> AppContext:
 CtxDep = Annotated[AppContext, Depends(get_ctx)]
 
 
-def get_session(ctx: CtxDep) -> Iterator[Session]:
-    """One session per request; the services commit their own transactions."""
-    with ctx.sessions() as session:
+async def get_session(ctx: CtxDep) -> AsyncIterator[Session]:
+    """One session per request; the services commit their own transactions.
+
+    ``async``: opening a session does no I/O, and closing one that holds no connection does
+    none either, so neither needs a thread-pool hop; a session still in a transaction is
+    closed (rolled back) in the thread pool.
+    """
+    session = ctx.sessions()
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -83,7 +97,7 @@ def enforce_role(request: Request, role: str) -> None:
         )
 
 
-def get_token(
+async def get_token(
     request: Request,
     ctx: CtxDep,
     session: SessionDep,
@@ -93,10 +107,19 @@ def get_token(
     """The caller's live API token, allowed for this route by its role.
 
     401 with ``WWW-Authenticate: Bearer`` for a missing or bad token, 403 for a role too weak,
-    429 with ``Retry-After`` past a rate limit.
+    429 with ``Retry-After`` past a rate limit. ``async``: a token in the cache is checked
+    without any I/O, so only a cache miss takes a thread-pool hop for its query.
     """
     raw = bearer.credentials if bearer is not None else api_key
-    return authenticate_request(request, ctx, session, raw)
+    _admit_request(request, raw)
+    assert raw  # _admit_request refuses an empty token
+    cache: TokenCache | None = getattr(request.app.state, "token_cache", None)
+    scoped = authenticate_cached(token=raw.strip(), pepper=ctx.token_pepper, cache=cache)
+    if scoped is None:
+        scoped = await run_in_threadpool(
+            authenticate_scoped, session, token=raw.strip(), pepper=ctx.token_pepper, cache=cache
+        )
+    return _grant(request, session, scoped)
 
 
 def authenticate_request(
@@ -107,16 +130,30 @@ def authenticate_request(
     The compatibility API reads its token from other header forms and then comes here, so
     its routes are limited and role-checked exactly like ours.
     """
+    _admit_request(request, raw)
+    assert raw  # _admit_request refuses an empty token
+    cache: TokenCache | None = getattr(request.app.state, "token_cache", None)
+    scoped = authenticate_scoped(session, token=raw.strip(), pepper=ctx.token_pepper, cache=cache)
+    return _grant(request, session, scoped)
+
+
+def _admit_request(request: Request, raw: str | None) -> None:
+    """Before any lookup: count the address, 401 without a token, 429 past failed attempts."""
     limits = rate_limits(request)
     ip = client_ip(request)
     limits.hit_ip(ip)
     if not raw:
         raise _unauthorized("Not authenticated: send Authorization: Bearer <token>")
     limits.check_failures(ip)
-    cache: TokenCache | None = getattr(request.app.state, "token_cache", None)
-    scoped = authenticate_scoped(session, token=raw.strip(), pepper=ctx.token_pepper, cache=cache)
+
+
+def _grant(
+    request: Request, session: Session, scoped: tuple[ApiToken, Workspace] | None
+) -> ApiToken:
+    """After the lookup: 401 for no live token, else count it, check its role, name the actor."""
+    limits = rate_limits(request)
     if scoped is None:
-        limits.fail(ip)
+        limits.fail(client_ip(request))
         raise _unauthorized("Invalid or revoked API token")
     token, workspace = scoped
     request.state.workspace = workspace  # read by get_workspace: no second query
@@ -124,6 +161,25 @@ def authenticate_request(
     enforce_role(request, token.role)
     set_session_actor(session, token)  # audit events name this token
     return token
+
+
+async def read_in_thread(session: Session, read: Callable[[], T]) -> T:
+    """Run a read-only request's database work and response building in one thread-pool hop.
+
+    The session reads in autocommit (no BEGIN, no ROLLBACK round trip: each statement sees
+    committed data) and is closed in the same hop, so :func:`get_session` has nothing left
+    to do off the event loop. Only for requests that write nothing.
+    """
+
+    def work() -> T:
+        try:
+            if not session.in_transaction():
+                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            return read()
+        finally:
+            session.close()
+
+    return await run_in_threadpool(work)
 
 
 TokenDep = Annotated[ApiToken, Depends(get_token)]

@@ -176,6 +176,20 @@ def authenticate(session: Session, *, token: str, pepper: bytes) -> ApiToken | N
     return scoped[0] if scoped is not None else None
 
 
+def authenticate_cached(
+    *, token: str, pepper: bytes, cache: token_cache.TokenCache | None
+) -> tuple[ApiToken, Workspace] | None:
+    """The token and its workspace from ``cache`` alone, or None (look it up then).
+
+    No session and no I/O, so the API can check a cached token without leaving the event
+    loop; a miss says nothing about the token: call :func:`authenticate_scoped`.
+    """
+    if not token or cache is None:
+        return None
+    grant = cache.get(hash_token(token, pepper=pepper))
+    return (grant.token(), grant.workspace()) if grant is not None else None
+
+
 def authenticate_scoped(
     session: Session,
     *,

@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from syncline.api.deps import CtxDep, RunPath, SessionDep, SyncPath, TokenDep, WorkspaceDep
+from syncline.api.deps import (
+    CtxDep,
+    RunPath,
+    SessionDep,
+    SyncPath,
+    TokenDep,
+    WorkspaceDep,
+    read_in_thread,
+)
 from syncline.api.pagination import PAGE_HEADERS, PageDesc, PageRecords, set_page_headers
 from syncline.api.schemas.common import SCOPED, errors
 from syncline.api.schemas.runs import CancelIn, RetryIn, RunOut, RunRecordOut
@@ -25,7 +33,7 @@ router = APIRouter(
     response_model=list[RunOut],
     responses={200: {"headers": PAGE_HEADERS}},
 )
-def list_runs(
+async def list_runs(
     workspace: WorkspaceDep,
     session: SessionDep,
     request: Request,
@@ -35,26 +43,34 @@ def list_runs(
     status: RunStatus | None = None,
 ) -> list[RunOut]:
     """The sync's execution history, newest first unless ``order=asc``."""
-    result = service.list_runs(
-        session,
-        workspace_id=workspace.id,
-        sync_id=str(sync_id),
-        page=page,
-        status=status.value if status else None,
-    )
-    set_page_headers(response, request, result)
-    return [RunOut.of(r) for r in result.items]
+
+    def read() -> list[RunOut]:
+        result = service.list_runs(
+            session,
+            workspace_id=workspace.id,
+            sync_id=str(sync_id),
+            page=page,
+            status=status.value if status else None,
+        )
+        set_page_headers(response, request, result)
+        return [RunOut.of(r) for r in result.items]
+
+    return await read_in_thread(session, read)
 
 
 @router.get("/{runId}", summary="Get a sync run", response_model=RunOut)
-def get_run(
+async def get_run(
     workspace: WorkspaceDep, session: SessionDep, sync_id: SyncPath, run_id: RunPath
 ) -> RunOut:
     """One run of the sync."""
-    run = service.get_run(
-        session, workspace_id=workspace.id, sync_id=str(sync_id), run_id=str(run_id)
-    )
-    return RunOut.of(run)
+
+    def read() -> RunOut:
+        run = service.get_run(
+            session, workspace_id=workspace.id, sync_id=str(sync_id), run_id=str(run_id)
+        )
+        return RunOut.of(run)
+
+    return await read_in_thread(session, read)
 
 
 @router.post(

@@ -8,7 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from syncline.api.deps import CtxDep, SessionDep, SyncPath, TokenDep, WorkspaceDep
+from syncline.api.deps import (
+    CtxDep,
+    SessionDep,
+    SyncPath,
+    TokenDep,
+    WorkspaceDep,
+    read_in_thread,
+)
 from syncline.api.pagination import PAGE_HEADERS, PageAsc, set_page_headers
 from syncline.api.schemas.common import SCOPED, DeletedOut, errors
 from syncline.api.schemas.runs import DryRunIn, DryRunOut, RunOut, TriggerIn
@@ -35,7 +42,7 @@ router = APIRouter(prefix="/api/v1/workspaces/{id}/syncs", tags=["syncs"], respo
     response_model=list[SyncOut],
     responses={200: {"headers": PAGE_HEADERS}},
 )
-def list_syncs(
+async def list_syncs(
     workspace: WorkspaceDep,
     session: SessionDep,
     request: Request,
@@ -49,18 +56,22 @@ def list_syncs(
     ] = None,
 ) -> list[SyncOut]:
     """All syncs in the workspace (oldest first), optionally filtered."""
-    result = service.list_syncs(
-        session,
-        workspace_id=workspace.id,
-        page=page,
-        status=status.value if status else None,
-        model_id=str(model_id) if model_id else None,
-        destination_id=str(destination_id) if destination_id else None,
-        q=q,
-    )
-    set_page_headers(response, request, result)
-    healths = health_service.sync_healths(session, result.items)
-    return [SyncOut.of(s, health=healths[s.id]) for s in result.items]
+
+    def read() -> list[SyncOut]:
+        result = service.list_syncs(
+            session,
+            workspace_id=workspace.id,
+            page=page,
+            status=status.value if status else None,
+            model_id=str(model_id) if model_id else None,
+            destination_id=str(destination_id) if destination_id else None,
+            q=q,
+        )
+        set_page_headers(response, request, result)
+        healths = health_service.sync_healths(session, result.items)
+        return [SyncOut.of(s, health=healths[s.id]) for s in result.items]
+
+    return await read_in_thread(session, read)
 
 
 @router.post(
@@ -100,10 +111,14 @@ def create_sync(
 
 
 @router.get("/{syncId}", summary="Get a sync", response_model=SyncOut)
-def get_sync(workspace: WorkspaceDep, session: SessionDep, sync_id: SyncPath) -> SyncOut:
+async def get_sync(workspace: WorkspaceDep, session: SessionDep, sync_id: SyncPath) -> SyncOut:
     """One sync by id."""
-    sync = service.get_sync(session, workspace_id=workspace.id, sync_id=str(sync_id))
-    return SyncOut.of(sync, health=health_service.sync_healths(session, [sync])[sync.id])
+
+    def read() -> SyncOut:
+        sync = service.get_sync(session, workspace_id=workspace.id, sync_id=str(sync_id))
+        return SyncOut.of(sync, health=health_service.sync_healths(session, [sync])[sync.id])
+
+    return await read_in_thread(session, read)
 
 
 @router.put("/{syncId}", summary="Update a sync", response_model=SyncOut)

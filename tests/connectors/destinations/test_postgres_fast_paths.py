@@ -11,11 +11,12 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 import pyarrow as pa
 import pytest
 from postgres_helpers import dest_factory, open_dest, sql, write
 
-from syncline.connectors.base import Operation, RunInfo, SyncMode
+from syncline.connectors.base import DestinationError, Operation, RunInfo, SyncMode
 
 pytestmark = pytest.mark.postgres
 __all__ = ["dest_factory"]
@@ -171,3 +172,76 @@ def test_a_writer_without_select_privilege_still_writes(pg_database: str) -> Non
     finally:
         dest.close()
         sql(pg_database, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
+
+
+def _temp_tables(dest: Any) -> list[str]:
+    rows = dest._writer._conn.execute(
+        "SELECT relname FROM pg_class WHERE relpersistence = 't' AND relkind = 'r'"
+        " AND relname LIKE '_syncline%' ORDER BY relname"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_a_clean_staged_batch_creates_only_its_typed_stage(
+    pg_database: str, dest_factory: Any
+) -> None:
+    """The all-text stage and the row-results table serve failures only: a run that has
+    none does not pay their DDL (a few ms each, per load lane, per run)."""
+    sql(
+        pg_database,
+        "CREATE TABLE t (id bigint PRIMARY KEY, v text)",
+        "INSERT INTO t VALUES (0, 'x')",
+    )
+    dest = dest_factory(fields=["id", "v"])
+    assert write(dest, Operation.UPSERT, _rows(0, 100, "a")).errors == []
+    assert write(dest, Operation.DELETE, _rows(50, 60, "a").select(["id"])).errors == []
+    assert _temp_tables(dest) == ["_syncline_stage_0", "_syncline_stage_1"]  # typed, per op
+    assert sql(pg_database, "SELECT count(*) FROM t") == [(90,)]
+
+
+def _bad_values() -> pa.Table:
+    # 70000 does not fit a smallint: the typed COPY fails, the all-text stage takes the batch
+    return pa.table({"id": pa.array([1, 2, 3], pa.int64()), "n": [1, 70000, 3]})
+
+
+def test_a_value_its_type_rejects_stages_as_text_and_only_that_row_fails(
+    pg_database: str, dest_factory: Any
+) -> None:
+    sql(
+        pg_database,
+        "CREATE TABLE t (id bigint PRIMARY KEY, n smallint)",
+        "INSERT INTO t VALUES (9, 9)",
+    )
+    dest = dest_factory(fields=["id", "n"])
+    for _ in range(2):  # the second batch reuses the text stage the first one created
+        result = write(dest, Operation.UPSERT, _bad_values())
+        assert [e.index for e in result.errors] == [1]
+    assert sql(pg_database, "SELECT id, n FROM t ORDER BY id") == [(1, 1), (3, 3), (9, 9)]
+
+
+def test_a_stage_created_in_a_batch_that_failed_is_created_again(
+    pg_database: str, dest_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The text stage is created inside the batch's transaction; when the whole batch fails
+    it is rolled back with it, and the next batch must not assume it exists."""
+    from syncline.connectors.destinations.postgres import load
+
+    sql(
+        pg_database,
+        "CREATE TABLE t (id bigint PRIMARY KEY, n smallint)",
+        "INSERT INTO t VALUES (9, 9)",
+    )
+    dest = dest_factory(fields=["id", "n"])
+    real, calls = load.StagedWriter._try, [0]
+
+    def failing_once(self: Any, plan: Any, lo: int, hi: int) -> list[int]:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise psycopg.errors.InsufficientPrivilege("not about a row")
+        return real(self, plan, lo, hi)
+
+    monkeypatch.setattr(load.StagedWriter, "_try", failing_once)
+    with pytest.raises(DestinationError):
+        write(dest, Operation.UPSERT, _bad_values())
+    assert [e.index for e in write(dest, Operation.UPSERT, _bad_values()).errors] == [1]
+    assert sql(pg_database, "SELECT id, n FROM t ORDER BY id") == [(1, 1), (3, 3), (9, 9)]

@@ -10,7 +10,10 @@ isolated; every other row is applied, and the batch commits once.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import pyarrow as pa
@@ -71,6 +74,7 @@ class StagedWriter:
         self._key = key
         self._plans: dict[tuple[Operation, tuple[str, ...], bool, bool], _Plan] = {}
         self._stages: dict[tuple[tuple[str, ...], bool], str] = {}
+        self._results = False  # the row-by-row loop's results table exists
         # INSERT ... ON CONFLICT costs about twice a plain INSERT (speculative insertion writes
         # an extra WAL record per row). While the staged keys are all new (an initial sync, an
         # insert-mode run) a plain INSERT does the same; the first duplicate key turns it off.
@@ -100,17 +104,19 @@ class StagedWriter:
             DestinationError: the whole batch failed (nothing of it is committed).
         """
         columns = tuple(c for c in data.column_names if c != ORD)
-        # Both stages exist before the transaction: DDL rolled back with it would leave the
-        # cache pointing at a table that is gone.
         if self.direct is None:
             self.direct = self._probe()
+        # The typed stage is created before the transaction (autocommit). The all-text stage
+        # and the row-results table serve failures only, so they are created when needed,
+        # inside it: if the batch then rolls back, so does their DDL, and the caches forget
+        # them (``_forget_since``).
         plan = self._plan(op, columns, types, skip_nulls, typed=True)
-        as_text = self._plan(op, columns, types, skip_nulls, typed=False)
         errors: list[RecordError] = []
         found: list[int] = []
         size = data.column(ORD)[-1].as_py() + 1
+        known = (dict(self._plans), dict(self._stages), self._results)
         try:
-            with self._conn.transaction():
+            with self._forget_since(known), self._conn.transaction():
                 self._conn.execute("SET CONSTRAINTS ALL IMMEDIATE")  # fail rows, not COMMIT
                 direct = plan.sql.fast is not None and self.direct and self.fast_insert
                 if direct and self._copy_direct(columns, data):
@@ -122,7 +128,7 @@ class StagedWriter:
                     if not is_row_level(exc):
                         raise
                     # A value its column type rejects: stage text, let the apply cast per row.
-                    plan = as_text
+                    plan = self._plan(op, columns, types, skip_nulls, typed=False)
                     self._copy(plan, data)
                 try:
                     found = self._try(plan, 0, size)
@@ -143,6 +149,15 @@ class StagedWriter:
                 if i not in seen
             ]
         return errors
+
+    @contextlib.contextmanager
+    def _forget_since(self, known: tuple[dict[Any, _Plan], dict[Any, str], bool]) -> Iterator[None]:
+        """On a rolled-back batch, forget the stages (and plans) its transaction created."""
+        try:
+            yield
+        except BaseException:
+            self._plans, self._stages, self._results = dict(known[0]), dict(known[1]), known[2]
+            raise
 
     def _probe(self) -> bool:
         """Whether a COPY into the target does exactly what the staged INSERT would; also
@@ -254,6 +269,9 @@ class StagedWriter:
         self, plan: _Plan, lo: int, hi: int, errors: list[RecordError], found: list[int]
     ) -> None:
         """Apply ``[lo, hi)`` one row per subtransaction, in a single server-side loop."""
+        if not self._results:
+            self._conn.execute(_pg_sql.RESULTS_DDL)
+            self._results = True
         body = _pg_sql.row_loop(plan.stage, plan.sql.apply_one, lo, hi).as_string(self._conn)
         self._conn.execute(sql.SQL("DO {}").format(sql.Literal(body)))
         for ord_, state, message, detail in self._conn.execute(_pg_sql.TAKE_RESULTS).fetchall():
@@ -298,8 +316,6 @@ class StagedWriter:
         """
         cache_key = (columns, types is not None)
         if cache_key not in self._stages:
-            if not self._stages:
-                self._conn.execute(_pg_sql.RESULTS_DDL)
             name = f"_syncline_stage_{len(self._stages)}"
             self._conn.execute(_pg_sql.stage_ddl(name, columns, types))
             self._stages[cache_key] = name

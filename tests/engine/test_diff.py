@@ -15,7 +15,7 @@ from syncline.engine.snapshot import Segment, delta_table
 
 
 def _differ() -> Differ:
-    return Differ(open_duckdb(temp_dir=None, memory_limit="256MB"))
+    return Differ(open_duckdb(temp_dir=None, memory_mb=256))
 
 
 def _mapping(cols: list[str], pk: str = "id", **casts: str) -> object:

@@ -37,7 +37,7 @@ def _mapping(cols: list[str], **casts: str) -> CompiledMapping:
 
 
 def _differ() -> Differ:
-    return Differ(open_duckdb(temp_dir=None, memory_limit="256MB"))
+    return Differ(open_duckdb(temp_dir=None, memory_mb=256))
 
 
 def _snapshot(rows: list[dict[str, Any]], mapping: CompiledMapping) -> list[Segment]:

@@ -72,11 +72,11 @@ DEFAULT_RUN_MEMORY_MB = 2048
 
 
 def open_duckdb(
-    *, temp_dir: str | None, memory_limit: str = f"{DEFAULT_RUN_MEMORY_MB}MB", threads: int = 2
+    *, temp_dir: str | None, memory_mb: int = DEFAULT_RUN_MEMORY_MB, threads: int = 2
 ) -> Any:
     """A private in-memory DuckDB that spills to ``temp_dir`` instead of growing unbounded."""
     con = duckdb.connect(":memory:")
-    con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
     con.execute(f"SET threads = {int(threads)}")
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = false")

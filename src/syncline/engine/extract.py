@@ -85,7 +85,7 @@ def _reading(
     source = env.sources(source_row.type, env.decrypt(source_row.config))
     closers.append(source.close)
     work_dir.mkdir(parents=True, exist_ok=True)
-    differ = Differ(open_duckdb(temp_dir=str(work_dir), memory_limit=f"{env.run_memory_mb}MB"))
+    differ = Differ(open_duckdb(temp_dir=str(work_dir), memory_mb=env.run_memory_mb))
     closers.append(differ.close)
     failure: list[BaseException] = []
     interrupts = (differ.con.interrupt, getattr(source, "interrupt", None))

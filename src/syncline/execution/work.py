@@ -278,8 +278,8 @@ def finalize_fan_out(ctx: AppContext, run_id: str, *, executor_id: str) -> bool:
         if sync_id is not None:
             work_dir = ctx.settings.data_dir / "work" / run_id / f"finalize-{uuid.uuid4().hex[:8]}"
             work_dir.mkdir(parents=True, exist_ok=True)
-            memory = f"{ctx.settings.run_memory_mb}MB"
-            differ = Differ(open_duckdb(temp_dir=str(work_dir), memory_limit=memory))
+            memory = ctx.settings.run_memory_mb
+            differ = Differ(open_duckdb(temp_dir=str(work_dir), memory_mb=memory))
             try:
                 compact_if_due(snapshot_store(ctx), sync_id, run_id, differ)
             finally:

@@ -2,9 +2,11 @@
 
 The HTTP scenario (``python -m bench api``) measures latency, which on a shared machine is
 mostly waiting for a core. This runs the app under Starlette's TestClient on a scratch
-PostgreSQL store (20 syncs, 10 of them with a pending run) and reports, per read kind, the
-process CPU time per request (client and server together, so compare before/after, not
-absolute) and the wall time. Rate limits are on but raised out of the way.
+PostgreSQL store (20 syncs unless ``--syncs``, 10 of them with a pending run) and reports, per
+read kind, the process CPU time per request (client and server together, so compare
+before/after, not absolute), the part of it spent off the client's thread (the app's event
+loop and thread pool: the server, plus the TestClient's side of the in-memory transport) and
+the wall time. Rate limits are on but raised out of the way.
 """
 
 from __future__ import annotations
@@ -18,8 +20,12 @@ from typing import Any
 from bench.data import scratch_db
 
 
-def measure(requests: int) -> dict[str, dict[str, float]]:
-    """CPU and wall milliseconds per request for get_sync, list_runs and list_syncs."""
+def measure(requests: int, syncs_count: int = 20) -> dict[str, dict[str, float]]:
+    """CPU and wall milliseconds per request for get_sync, list_runs, list_syncs and trigger.
+
+    ``list_syncs`` asks for a page of 50: with ``syncs_count`` >= 50 that is the HTTP
+    scenario's page (200 syncs there); with the default 20 it is the whole list.
+    """
     import duckdb
     from fastapi.testclient import TestClient
 
@@ -65,7 +71,7 @@ def measure(requests: int) -> dict[str, dict[str, float]]:
                 {"name": "m", "source_id": src, "sql": "SELECT 1 AS id", "primary_key": "id"},
             )
             syncs = []
-            for i in range(20):
+            for i in range(syncs_count):
                 dest = create(
                     "/destinations",
                     {"name": f"d{i}", "type": "postgres", "config": {"dsn": dsn, "table": f"t{i}"}},
@@ -80,18 +86,24 @@ def measure(requests: int) -> dict[str, dict[str, float]]:
                 "get_sync": [f"{base}/syncs/{s}" for s in syncs],
                 "list_runs": [f"{base}/syncs/{s}/runs" for s in syncs],
                 "list_syncs": [f"{base}/syncs?per_page=50"],
+                # As in the HTTP scenario: the run is still pending, so 200 with that run.
+                "trigger": [f"{base}/syncs/{s}/trigger" for s in syncs[:10]],
             }
             for kind, urls in paths.items():
+                method = "POST" if kind == "trigger" else "GET"
                 for i in range(50):  # warm: statement caches, prepared statements, the token
-                    client.get(urls[i % len(urls)], headers=headers)
+                    client.request(method, urls[i % len(urls)], headers=headers)
                 wall0, cpu0 = time.perf_counter(), time.process_time()
+                client0 = time.thread_time()  # this thread is the client's
                 for i in range(requests):
-                    r = client.get(urls[i % len(urls)], headers=headers)
+                    r = client.request(method, urls[i % len(urls)], headers=headers)
                     if r.status_code != 200:
-                        raise RuntimeError(f"GET {kind}: {r.status_code} {r.text[:300]}")
+                        raise RuntimeError(f"{method} {kind}: {r.status_code} {r.text[:300]}")
                 cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+                client_cpu = time.thread_time() - client0
                 out[kind] = {
                     "cpu_ms": round(1000 * cpu / requests, 2),
+                    "server_cpu_ms": round(1000 * (cpu - client_cpu) / requests, 2),
                     "wall_ms": round(1000 * wall / requests, 2),
                 }
     return out
@@ -100,9 +112,13 @@ def measure(requests: int) -> dict[str, dict[str, float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.api_inprocess", description=__doc__)
     ap.add_argument("--requests", type=int, default=500, help="timed requests per kind")
+    ap.add_argument("--syncs", type=int, default=20, help="syncs in the workspace (>= 10)")
     args = ap.parse_args()
-    for kind, figures in measure(args.requests).items():
-        print(f"{kind}: {figures['cpu_ms']} ms CPU/request, {figures['wall_ms']} ms wall")
+    for kind, figures in measure(args.requests, max(args.syncs, 10)).items():
+        print(
+            f"{kind}: {figures['cpu_ms']} ms CPU/request ({figures['server_cpu_ms']} ms off the"
+            f" client's thread), {figures['wall_ms']} ms wall"
+        )
 
 
 if __name__ == "__main__":

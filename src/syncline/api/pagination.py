@@ -13,7 +13,7 @@ records of a run, which can be millions, default to a page of 25.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request, Response
@@ -38,8 +38,12 @@ OffsetQuery = Annotated[
 ]
 
 
-def _paging(default_order: Order, default_per_page: int | None) -> Callable[..., PageRequest]:
-    def dependency(
+def _paging(
+    default_order: Order, default_per_page: int | None
+) -> Callable[..., Awaitable[PageRequest]]:
+    # ``async`` although it does no I/O: FastAPI runs a plain ``def`` dependency in the thread
+    # pool, a hand-off per request that cost more than the parsing (tests/api/test_thread_hops).
+    async def dependency(
         page: PageQuery = None,
         per_page: PerPageQuery = None,
         order: Annotated[Order, Query(description="By creation time.")] = default_order,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from syncline.api.deps import (
     CtxDep,
@@ -26,11 +27,13 @@ from syncline.api.schemas.syncs import (
     SyncOut,
     SyncPreviewOut,
     SyncUpdate,
+    sync_list_json,
 )
 from syncline.domain.enums import RunMode, SyncStatus
 from syncline.services import dryrun as dryrun_service
 from syncline.services import health as health_service
 from syncline.services import runs as run_service
+from syncline.services import sync_listing as listing
 from syncline.services import syncs as service
 
 router = APIRouter(prefix="/api/v1/workspaces/{id}/syncs", tags=["syncs"], responses=SCOPED)
@@ -46,7 +49,6 @@ async def list_syncs(
     workspace: WorkspaceDep,
     session: SessionDep,
     request: Request,
-    response: Response,
     page: PageAsc,
     status: SyncStatus | None = None,
     model_id: uuid.UUID | None = None,
@@ -54,22 +56,24 @@ async def list_syncs(
     q: Annotated[
         str | None, Query(max_length=255, pattern=r"^[^\x00]*$", description="Name contains.")
     ] = None,
-) -> list[SyncOut]:
+) -> Response:
     """All syncs in the workspace (oldest first), optionally filtered."""
+    # The body is rendered here, already JSON (``sync_list_json``: the bytes ``list[SyncOut]``
+    # renders), so FastAPI passes the Response through instead of validating it again.
+    filters = listing.SyncFilters(
+        status=status.value if status else None,
+        model_id=str(model_id) if model_id else None,
+        destination_id=str(destination_id) if destination_id else None,
+        q=q,
+    )
 
-    def read() -> list[SyncOut]:
-        result = service.list_syncs(
-            session,
-            workspace_id=workspace.id,
-            page=page,
-            status=status.value if status else None,
-            model_id=str(model_id) if model_id else None,
-            destination_id=str(destination_id) if destination_id else None,
-            q=q,
+    def read() -> Response:
+        result = listing.list_sync_views(
+            session, workspace_id=workspace.id, page=page, filters=filters
         )
+        response = Response(sync_list_json(result.items), media_type="application/json")
         set_page_headers(response, request, result)
-        healths = health_service.sync_healths(session, result.items)
-        return [SyncOut.of(s, health=healths[s.id]) for s in result.items]
+        return response
 
     return await read_in_thread(session, read)
 
@@ -162,7 +166,7 @@ def delete_sync(workspace: WorkspaceDep, session: SessionDep, sync_id: SyncPath)
         **errors(409),
     },
 )
-def trigger_sync(
+async def trigger_sync(
     workspace: WorkspaceDep,
     token: TokenDep,
     session: SessionDep,
@@ -171,17 +175,23 @@ def trigger_sync(
     body: Annotated[TriggerIn | None, Body()] = None,
 ) -> RunOut | JSONResponse:
     """Start a run now, outside the schedule; at most one run is active per sync."""
-    run, created = run_service.trigger_run(
-        session,
-        queue=ctx.queue,
-        workspace_id=workspace.id,
-        sync_id=str(sync_id),
-        triggered_by=token.id,
-        run_mode=body.run_mode if body else RunMode.INCREMENTAL,
-    )
-    if not created:
-        return JSONResponse(RunOut.of(run).model_dump(mode="json"), status_code=200)
-    return RunOut.of(run)
+    # ``async`` with one thread-pool hop for the database work: a plain ``def`` endpoint
+    # takes a second hop for FastAPI's check of its return value (issue 16).
+
+    def work() -> RunOut | JSONResponse:
+        run, created = run_service.trigger_run(
+            session,
+            queue=ctx.queue,
+            workspace_id=workspace.id,
+            sync_id=str(sync_id),
+            triggered_by=token.id,
+            run_mode=body.run_mode if body else RunMode.INCREMENTAL,
+        )
+        if not created:
+            return JSONResponse(RunOut.of(run).model_dump(mode="json"), status_code=200)
+        return RunOut.of(run)
+
+    return await run_in_threadpool(work)
 
 
 @router.post(

@@ -12,6 +12,8 @@ the wall time. Rate limits are on but raised out of the way.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import tempfile
 import time
 from pathlib import Path
@@ -20,16 +22,21 @@ from typing import Any
 from bench.data import scratch_db
 
 
-def measure(requests: int, syncs_count: int = 20) -> dict[str, dict[str, float]]:
+def measure(
+    requests: int, syncs_count: int = 20, *, freeze: bool = True
+) -> dict[str, dict[str, float]]:
     """CPU and wall milliseconds per request for get_sync, list_runs, list_syncs and trigger.
 
     ``list_syncs`` asks for a page of 50: with ``syncs_count`` >= 50 that is the HTTP
-    scenario's page (200 syncs there); with the default 20 it is the whole list.
+    scenario's page (200 syncs there); with the default 20 it is the whole list. With
+    ``freeze`` the app starts as ``serve`` starts it (``api.heap.frozen_startup_heap``);
+    ``gc_full`` counts the full collections during each kind's timed requests and their pause.
     """
     import duckdb
     from fastapi.testclient import TestClient
 
     from syncline.api.app import create_app
+    from syncline.api.heap import frozen_startup_heap
     from syncline.bootstrap import build_context
     from syncline.services.workspaces import create_workspace
     from syncline.settings import Settings
@@ -55,7 +62,21 @@ def measure(requests: int, syncs_count: int = 20) -> dict[str, dict[str, float]]
             ws, token = create_workspace(s, name="bench", pepper=ctx.token_pepper)
         headers = {"Authorization": f"Bearer {token}"}
         base = f"/api/v1/workspaces/{ws.id}"
-        with TestClient(create_app(ctx)) as client:
+        pauses: list[float] = []
+        started: list[float] = []
+
+        def on_gc(phase: str, info: dict[str, Any]) -> None:
+            if info["generation"] == 2:
+                if phase == "start":
+                    started.append(time.perf_counter())
+                elif started:
+                    pauses.append(time.perf_counter() - started.pop())
+
+        hooks = [frozen_startup_heap] if freeze else []
+        gc.callbacks.append(on_gc)
+        with contextlib.ExitStack() as stack:
+            stack.callback(gc.callbacks.remove, on_gc)
+            client = stack.enter_context(TestClient(create_app(ctx, lifespan_hooks=hooks)))
 
             def create(path: str, body: dict[str, Any]) -> str:
                 r = client.post(base + path, json=body, headers=headers)
@@ -93,6 +114,7 @@ def measure(requests: int, syncs_count: int = 20) -> dict[str, dict[str, float]]
                 method = "POST" if kind == "trigger" else "GET"
                 for i in range(50):  # warm: statement caches, prepared statements, the token
                     client.request(method, urls[i % len(urls)], headers=headers)
+                del pauses[:]
                 wall0, cpu0 = time.perf_counter(), time.process_time()
                 client0 = time.thread_time()  # this thread is the client's
                 for i in range(requests):
@@ -105,6 +127,8 @@ def measure(requests: int, syncs_count: int = 20) -> dict[str, dict[str, float]]
                     "cpu_ms": round(1000 * cpu / requests, 2),
                     "server_cpu_ms": round(1000 * (cpu - client_cpu) / requests, 2),
                     "wall_ms": round(1000 * wall / requests, 2),
+                    "gc_full_count": len(pauses),
+                    "gc_full_ms": round(1000 * sum(pauses), 1),
                 }
     return out
 
@@ -113,11 +137,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.api_inprocess", description=__doc__)
     ap.add_argument("--requests", type=int, default=500, help="timed requests per kind")
     ap.add_argument("--syncs", type=int, default=20, help="syncs in the workspace (>= 10)")
+    ap.add_argument(
+        "--no-freeze", action="store_true", help="start the app without freezing its heap"
+    )
     args = ap.parse_args()
-    for kind, figures in measure(args.requests, max(args.syncs, 10)).items():
+    results = measure(args.requests, max(args.syncs, 10), freeze=not args.no_freeze)
+    for kind, figures in results.items():
         print(
             f"{kind}: {figures['cpu_ms']} ms CPU/request ({figures['server_cpu_ms']} ms off the"
-            f" client's thread), {figures['wall_ms']} ms wall"
+            f" client's thread), {figures['wall_ms']} ms wall; full GC passes:"
+            f" {figures['gc_full_count']}, {figures['gc_full_ms']} ms"
         )
 
 

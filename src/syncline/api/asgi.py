@@ -10,10 +10,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from syncline.api.app import create_app
+from syncline.api.heap import frozen_startup_heap
 from syncline.bootstrap import build_context
 from syncline.settings import get_settings
 
 
 def build() -> FastAPI:
     """One API worker's app (uvicorn ``factory=True``)."""
-    return create_app(build_context(get_settings()))
+    return create_app(build_context(get_settings()), lifespan_hooks=[frozen_startup_heap])

@@ -170,6 +170,7 @@ def serve(
     import uvicorn
 
     from syncline.api.app import create_app
+    from syncline.api.heap import frozen_startup_heap
     from syncline.bootstrap import executor_hooks
 
     _setup_logging(log_level)
@@ -184,11 +185,11 @@ def serve(
     console.print(f"Syncline API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     level = log_level.lower()
     if api_workers == 1:
-        api = create_app(ctx, lifespan_hooks=hooks)
+        api = create_app(ctx, lifespan_hooks=[*hooks, frozen_startup_heap])
         uvicorn.run(api, host=host, port=port, log_level=level, timeout_graceful_shutdown=30)
         return
     with contextlib.ExitStack() as stack:
-        for hook in hooks:  # the runs, the scheduler and alerts: here, once
+        for hook in [*hooks, frozen_startup_heap]:  # the runs, the scheduler and alerts: once
             stack.enter_context(hook(ctx))
         uvicorn.run(
             "syncline.api.asgi:build",

@@ -36,7 +36,6 @@ def measure(
     from fastapi.testclient import TestClient
 
     from syncline.api.app import create_app
-    from syncline.api.heap import frozen_startup_heap
     from syncline.bootstrap import build_context
     from syncline.services.workspaces import create_workspace
     from syncline.settings import Settings
@@ -72,7 +71,11 @@ def measure(
                 elif started:
                     pauses.append(time.perf_counter() - started.pop())
 
-        hooks = [frozen_startup_heap] if freeze else []
+        hooks = []
+        if freeze:  # imported only here: ``--no-freeze`` also measures trees without it
+            from syncline.api.heap import frozen_startup_heap
+
+            hooks.append(frozen_startup_heap)
         gc.callbacks.append(on_gc)
         with contextlib.ExitStack() as stack:
             stack.callback(gc.callbacks.remove, on_gc)

@@ -3,7 +3,8 @@
 After start-up an API process tracks ~250,000 objects (routes, pydantic and SQLAlchemy
 machinery); every full collection walked all of them, ~180 ms on the project's VM with no
 request answered meanwhile (docs/benchmarks.md, section 6c). ``syncline serve`` (one process
-or ``--api-workers``) freezes them once start-up is done; later objects are collected as usual.
+or ``--api-workers``) freezes them once start-up is done, and considers a full pass every
+100th generation-1 pass; later objects are collected as usual.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from syncline.api import asgi
-from syncline.api.heap import frozen_startup_heap
+from syncline.api.heap import FULL_PASS_EVERY, frozen_startup_heap
 from syncline.settings import get_settings
 from syncline.store.db import upgrade
 
@@ -43,14 +44,17 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def test_the_hook_freezes_what_start_up_left_and_unfreezes_at_shutdown(env: None) -> None:
     assert gc.get_freeze_count() == 0
+    before = gc.get_threshold()
     with frozen_startup_heap(None):  # type: ignore[arg-type]
         frozen = gc.get_freeze_count()
         assert frozen > 10_000
+        assert gc.get_threshold() == (before[0], before[1], FULL_PASS_EVERY)
         garbage: list[Any] = []
         garbage.append(garbage)  # a cycle made while serving is still collected
         del garbage
         assert gc.collect() >= 1
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
 
 
 def test_an_api_worker_freezes_its_heap_once_started(env: None) -> None:

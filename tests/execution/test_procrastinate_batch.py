@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import sqlalchemy as sa
 
 from syncline.execution.procrastinate import ProcrastinateWorker
@@ -37,13 +38,30 @@ def test_tick_defers_one_job_per_run(pg_harness: Harness, pg_database: str) -> N
     assert set(runs.values()) == set(ids)
 
 
+def _wait_listening(dsn: str, timeout: float = 20) -> None:
+    """Until procrastinate's listener has sent its LISTEN. A fixed second was not enough on a
+    loaded CI machine: a trigger before it is found by the 0.5 s poll, not the notification."""
+    deadline = time.monotonic() + timeout
+    query = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND query ILIKE 'LISTEN%'"
+    )
+    while time.monotonic() < deadline:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            row = conn.execute(query).fetchone()
+        if row and row[0]:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the worker did not LISTEN within {timeout:.0f} s")
+
+
 def test_idle_worker_starts_a_trigger_at_once(pg_harness: Harness, pg_database: str) -> None:
     h = pg_harness
     sync_id = _sync(h, pg_database, "notify_t", 5)
     worker = ProcrastinateWorker(h.ctx, concurrency=1)
     worker.start()
     try:
-        time.sleep(1.0)  # idle, listening
+        _wait_listening(pg_database)  # idle, listening
         latencies = []
         for _ in range(2):
             t0 = time.monotonic()

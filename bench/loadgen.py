@@ -7,6 +7,11 @@ measured from that moment, so a server that falls behind shows the queueing it c
 clients back to back, which measures the maximum throughput. The mix picks each request's
 kind with a seeded RNG. Prints one JSON line: per kind the count, statuses, p50/p95/p99/max
 latency in ms.
+
+The client is aiohttp, not httpx: the generator shares the machine's two cores with the
+server, and httpx's client cost 2.2-2.6 ms of CPU per request (more than half of what the
+server spent on it), aiohttp's 0.7 ms; at 200 requests/s that difference alone was a third of
+a core taken from the server under test (docs/benchmarks.md, section 6d).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-import httpx
+import aiohttp
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -45,27 +50,32 @@ async def load(cfg: dict[str, Any]) -> dict[str, Any]:
     rate, duration = float(cfg["rate"]), float(cfg["duration"])
     lat: dict[str, list[float]] = {k: [] for k in kinds}
     status: dict[str, dict[str, int]] = {k: {} for k in kinds}
-    limits = httpx.Limits(
-        max_connections=cfg.get("connections", 256), max_keepalive_connections=256
-    )
     headers = {"Authorization": f"Bearer {cfg['token']}"}
-    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=60) as client:
+    connector = aiohttp.TCPConnector(limit=int(cfg.get("connections", 256)))
+    timeout = aiohttp.ClientTimeout(total=60)
+    session = aiohttp.ClientSession(headers=headers, connector=connector, timeout=timeout)
+    async with session as client:
 
         async def one(kind: str, due: float) -> None:
             method, url = _request(kind, cfg["base"], cfg["syncs"], rng)
             try:
-                r = await client.request(method, url)
-                code = str(r.status_code)
-            except httpx.HTTPError as exc:
+                async with client.request(method, url) as r:
+                    await r.read()
+                    code = str(r.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 code = type(exc).__name__
             lat[kind].append(time.perf_counter() - due)
             status[kind][code] = status[kind].get(code, 0) + 1
 
+        async def warm(url: str) -> None:
+            async with client.get(url) as r:
+                await r.read()
+
         # Open the connections first (not counted): a fresh client's first requests each
         # open a TCP connection at once, and the phase's first 0.15 s then showed 100-200 ms
         # stalls that a long-lived client (a proxy, a pooled SDK) never sees.
-        warm = f"{cfg['base']}/syncs/{cfg['syncs'][0]}"  # not from ``rng``: the mix stays as seeded
-        await asyncio.gather(*(client.get(warm) for _ in range(int(cfg.get("warm", 16)))))
+        first = f"{cfg['base']}/syncs/{cfg['syncs'][0]}"  # not from ``rng``: the mix stays seeded
+        await asyncio.gather(*(warm(first) for _ in range(int(cfg.get("warm", 16)))))
         t0 = time.perf_counter()
         if rate > 0:
             tasks, i = [], 0

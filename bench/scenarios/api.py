@@ -123,6 +123,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[Path, Pat
                     fivexx = sum(n for c, n in k["status"].items() if c.startswith("5"))
                     errors = sum(n for c, n in k["status"].items() if not c[:1].isdigit())
                     limited = k["status"].get("429", 0)
+                    ok = sum(n for c, n in k["status"].items() if c.startswith("2"))
                     rows.append(
                         {
                             "load": label,
@@ -130,6 +131,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[Path, Pat
                             "server_cpu_ms_per_req": cpu_ms,
                             "kind": kind,
                             "count": k["count"],
+                            "2xx": ok,
                             "p50_ms": k["p50_ms"],
                             "p95_ms": k["p95_ms"],
                             "p99_ms": k["p99_ms"],

@@ -92,6 +92,7 @@ def test_api_under_load(tmp_path: Path) -> None:
     rows = _report(tmp_path, "api")["sections"]["api"]["table"]  # type: ignore[index]
     assert {r["kind"] for r in rows} == {"get_sync", "list_runs", "list_syncs", "trigger"}
     assert all(r["5xx"] == 0 and r["errors"] == 0 and r["429"] == 0 for r in rows)
+    assert all(r["2xx"] == r["count"] > 0 for r in rows)  # every request answered, none refused
 
 
 def test_scheduler_fires_every_slot_once(tmp_path: Path) -> None:

@@ -148,3 +148,13 @@ def test_a_workspace_sees_only_its_own_syncs(workspace: Tenant, other: Tenant) -
     assert [s["name"] for s in other.get("/syncs").json()] == ["Theirs"]
     assert "Theirs" not in [s["name"] for s in workspace.get("/syncs").json()]
     assert other.get("/syncs").headers["X-Total-Count"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("q", "names"),
+    [("100%_", ["Contacts 100%_off"]), ("%", ["Contacts 100%_off"]), ("_", ["Contacts 100%_off"]),
+     ("/", []), ("CONTACTS", ["Contacts ok", "Contacts 100%_off"])],
+)  # fmt: skip
+def test_name_contains_q_literally(workspace: Tenant, q: str, names: list[str]) -> None:
+    """Both lists share the filters; this pins what ``q`` means on its own (no wildcards)."""
+    assert [s["name"] for s in workspace.get("/syncs", params={"q": q}).json()] == names

@@ -21,7 +21,7 @@ from syncline.domain.health import OUTCOME_STATUSES, Health, sync_health
 from syncline.services.common import Page, PageRequest
 from syncline.store.tables import Sync, SyncRun
 
-__all__ = ["SyncFilters", "SyncView", "list_sync_views", "sync_filter_clauses"]
+__all__ = ["SyncFilters", "SyncView", "filter_parameters", "list_sync_views", "sync_filter_clauses"]
 
 _SYNCS = Sync.__table__
 _RUNS = SyncRun.__table__

@@ -17,6 +17,7 @@ from syncline.runs.start import start_run
 from syncline.security.secrets import SecretBox
 from syncline.services.common import Page, PageRequest, get_scoped, paginate, utcnow
 from syncline.services.errors import ConflictError
+from syncline.services.sync_listing import SyncFilters, filter_parameters, sync_filter_clauses
 from syncline.services.sync_rules import check_sync
 from syncline.services.sync_spec import ScheduleObject, SyncPatch, SyncSpec
 from syncline.store.tables import Sync, SyncRun
@@ -35,16 +36,15 @@ def list_syncs(
     destination_id: str | None = None,
     q: str | None = None,
 ) -> Page[Sync]:
-    """A page of the workspace's syncs, filtered by status, model, destination or name."""
-    stmt = sa.select(Sync).where(Sync.workspace_id == workspace_id)
-    if status:
-        stmt = stmt.where(Sync.status == status)
-    if model_id:
-        stmt = stmt.where(Sync.model_id == model_id)
-    if destination_id:
-        stmt = stmt.where(Sync.destination_id == destination_id)
-    if q:
-        stmt = stmt.where(sa.func.lower(Sync.name).contains(q.lower(), autoescape=True))
+    """A page of the workspace's syncs, filtered by status, model, destination or name.
+
+    The filters are the API list's own (``sync_listing``), so both lists agree on them."""
+    filters = SyncFilters(status=status, model_id=model_id, destination_id=destination_id, q=q)
+    stmt = (
+        sa.select(Sync)
+        .where(*sync_filter_clauses(Sync.__table__, filters))
+        .params(filter_parameters(workspace_id, filters))
+    )
     return paginate(session, stmt, page=page, order_by=[Sync.created_at, Sync.id])
 
 

@@ -237,3 +237,26 @@ def test_sources_destinations_and_types(tenant: Tenant) -> None:
     assert "duckdb" in {t["name"] for t in v.call("GET", "/source_types")["data"]}
     file_type = next(t for t in v.call("GET", "/destination_types")["data"] if t["name"] == "file")
     assert file_type["supports_field_ordering"] is True
+
+
+@pytest.mark.parametrize(
+    ("where", "number"),
+    [
+        ("destination_attributes.connection_id", -812645254828212243922944),
+        ("source_attributes.connection_id", 274353857161245248000),
+        ("source_attributes.object.id", 2**63),
+        ("destination_attributes.connection_id", 0),
+    ],
+)
+def test_ids_past_64_bits_are_refused_not_500(tenant: Tenant, where: str, number: int) -> None:
+    """Schemathesis found it: a body id past SQLite's and PostgreSQL's 64-bit INTEGER raised
+    OverflowError from the store (a 500); body ids are now bounded as the path's ids are."""
+    v = Vendor(tenant)
+    body = full_body(v)
+    if where.endswith("object.id"):
+        body["source_attributes"]["object"] = {"type": "model", "id": number}
+    else:
+        body[where.split(".")[0]]["connection_id"] = number
+    out = v.call("POST", "/syncs", 422, json=body)
+    assert out["status"] == "error" and where.split(".")[-1] in out["message"]
+    assert v.call("GET", "/syncs")["pagination"]["total_records"] == 0

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from syncline.api.compat import ids
 from syncline.api.compat.convert import common_fields, create_fields, place_fields
 from syncline.api.compat.http import VendorRoute, VendorToken, envelope
-from syncline.api.compat.schemas import SyncCreateIn, SyncPatchIn, TriggerIn
+from syncline.api.compat.schemas import MAX_ID, SyncCreateIn, SyncPatchIn, TriggerIn
 from syncline.api.compat.views import (
     connection_view,
     run_view,
@@ -37,7 +37,7 @@ from syncline.store.tables import SyncRun
 BASE = "/compat/census/api/v1"
 router = APIRouter(prefix=BASE, tags=["compat: census"], route_class=VendorRoute)
 
-IdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 PageQ = Annotated[int, Query(ge=0, le=1_000_000, description="From 1 (0 is taken as 1).")]
 PerPageQ = Annotated[int, Query(ge=1, le=100, description="At most 100.")]
 OrderQ = Annotated[Literal["asc", "desc"], Query(description="By creation time.")]

@@ -8,7 +8,7 @@ is harmless, and refused where silently ignoring them would mislead (docs/compat
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +16,11 @@ Frequency = Literal[
     "never", "continuous", "quarter_hourly", "hourly", "daily", "weekly", "expression"
 ]
 Operation = Literal["append", "insert", "mirror", "update", "upsert"]
+
+MAX_ID = 2**63 - 1
+"""The largest integer id: the store's INTEGER / BIGINT is 64-bit, and a larger one in a body
+raised ``OverflowError`` from the driver (a 500) instead of the 422 a path id gets."""
+IdInt = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class Body(BaseModel):
@@ -48,17 +53,17 @@ class SourceObject(Body):
     table_catalog: str | None = Field(default=None, max_length=255)
     table_schema: str | None = Field(default=None, max_length=255)
     table_name: str | None = Field(default=None, max_length=255)
-    id: int | None = None
+    id: IdInt | None = None
     name: str | None = None
 
 
 class SourceAttributes(Body):
-    connection_id: int
+    connection_id: IdInt
     object: SourceObject
 
 
 class DestinationAttributes(Body):
-    connection_id: int
+    connection_id: IdInt
     object: str | None = Field(default=None, max_length=255)
     lead_conversion_setting: Any = None  # accepted and ignored (Salesforce lead conversion)
 
